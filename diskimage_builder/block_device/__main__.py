@@ -1,0 +1,5 @@
+import sys
+
+from diskimage_builder.block_device.cli import main
+
+sys.exit(main())

@@ -1,0 +1,238 @@
+"""The phase driver: one function per subcommand.
+
+``create`` checks everything it can before the first side effect (host
+tools, sizes, offsets), then creates node after node in graph order; each
+node journals a resource before acquiring it.  If a node fails, the whole
+journal is released in reverse and the first error is what is reported.
+``umount``, ``cleanup`` and ``delete`` release the journal in reverse,
+each up to its own depth, and are no-ops once nothing is held.
+"""
+import logging
+import os
+import shutil
+
+from diskimage_builder.block_device import config as config_mod
+from diskimage_builder.block_device import plugin as plugin_mod
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.errors import StateError
+from diskimage_builder.block_device.errors import UsageError
+
+LOG = logging.getLogger(__name__)
+
+# Which journal entries each teardown phase gives back.
+RELEASED_BY = {
+    'umount': ('umount',),
+    'cleanup': ('umount',),
+    'delete': ('umount', 'delete'),
+}
+
+
+class TeardownError(BlockDeviceError):
+    exit_status = 1
+
+
+class PlanContext:
+    """What ``plan`` steps share: params and each node's planned facts."""
+
+    def __init__(self, params, nodes):
+        self.params = params
+        self.nodes = {node.name: node for node in nodes}
+        self.planned = {}
+
+    def of(self, name):
+        return self.planned.setdefault(name, {})
+
+
+class Context:
+    """What ``create`` steps get: the runner, the plan, the state."""
+
+    def __init__(self, runner, state, params, nodes, planned):
+        self.runner = runner
+        self.state = state
+        self.params = params
+        self.nodes = {node.name: node for node in nodes}
+        self.planned = planned
+
+    def hold(self, node, kind, released_by='umount', **args):
+        return self.state.hold(node.name, node.plugin, kind, released_by,
+                               **args)
+
+    def record(self, node, **values):
+        self.state.record(node.name, **values)
+
+    def results(self, name):
+        return self.state.results(name)
+
+    def device(self, name):
+        device = self.results(name).get('device')
+        if not device:
+            raise BlockDeviceError('node %s provides no block device' % name)
+        return device
+
+
+def state_folder(params):
+    return state_mod.state_dir(params['build-dir'])
+
+
+def init(params):
+    nodes = config_mod.build(config_mod.read_config(params), params)
+    plan(params, nodes, sizes_known_only=True)
+    folder = state_folder(params)
+    with state_mod.locked(folder):
+        state_mod.write_json(os.path.join(folder, 'config.json'), {
+            'version': state_mod.FORMAT_VERSION,
+            'params': params,
+            'nodes': [node.to_json() for node in nodes],
+            'values': config_mod.summary(nodes, params),
+        })
+    LOG.info('config checked: %d nodes, written to %s/config.json',
+             len(nodes), folder)
+
+
+def load_config(params):
+    return state_mod.load_config(state_folder(params))
+
+
+def load_nodes(data):
+    classes = {}
+    nodes = []
+    for spec in data['nodes']:
+        name = spec['plugin']
+        if name not in classes:
+            classes[name] = plugin_mod.load(name)
+            if classes[name] is None:
+                raise StateError('plugin %r used by node %s is not installed'
+                                 % (name, spec['name']))
+        nodes.append(classes[name].node_from_json(spec))
+    return nodes
+
+
+def plan(params, nodes, sizes_known_only=False):
+    """Run every node's pure planning step; return the planned facts.
+
+    At init the image size may not be known yet (the builder passes it on
+    its second init): then the size-dependent checks wait for ``create``.
+    """
+    pctx = PlanContext(params, nodes)
+    pctx.sizes_known_only = sizes_known_only
+    for node in nodes:
+        node.plan(pctx)
+    return pctx.planned
+
+
+def check_tools(params, nodes):
+    missing = {}
+    for node in nodes:
+        for tool, package in node.tools(params).items():
+            if shutil.which(tool) is None:
+                missing[tool] = package
+    if missing:
+        raise UsageError('missing host tools: %s' % ', '.join(
+            '%s (install package %s)' % item for item in sorted(
+                missing.items())))
+
+
+def require_root(action):
+    if os.geteuid() != 0:
+        raise UsageError('%s needs root: run it as root (this tool never '
+                         'calls sudo itself)' % action)
+
+
+def create(params, runner):
+    data = load_config(params)
+    params = data['params']
+    nodes = load_nodes(data)
+    require_root('create')
+    check_tools(params, nodes)
+    planned = plan(params, nodes)
+    folder = state_folder(params)
+    with state_mod.locked(folder):
+        old = state_mod.State.load(folder)
+        if old is not None and old.journal:
+            raise StateError('a previous create still holds resources (%d '
+                             'journal entries): run dib-block-device '
+                             'cleanup first' % len(old.journal))
+        state = state_mod.State(folder)
+        state.save()
+        ctx = Context(runner, state, params, nodes, planned)
+        for node in nodes:
+            try:
+                node.create(ctx)
+            except BaseException as err:
+                LOG.error('creating %s (%s) failed: %s', node.name,
+                          node.path, err)
+                _undo_after_failure(runner, state)
+                raise
+    LOG.info('created %d nodes', len(nodes))
+
+
+def _undo_after_failure(runner, state):
+    LOG.info('undoing everything create did, in reverse order')
+    failures = release_journal(runner, state, ('umount', 'delete'))
+    for failure in failures:
+        LOG.error('undo: %s', failure)
+
+
+def release_journal(runner, state, kinds):
+    """Release journal entries released by *kinds*, newest first.
+
+    Every entry is tried even when an earlier one fails; the failures are
+    returned together.  Released entries leave the journal at once.
+    """
+    failures = []
+    for entry in reversed(list(state.journal)):
+        if entry['released_by'] not in kinds:
+            continue
+        if entry['kind'] not in resources.RELEASERS:
+            # A plugin's own kinds are registered when its module loads.
+            plugin_mod.load(entry['plugin'])
+        try:
+            resources.release(runner, entry)
+        except Exception as err:
+            failures.append('%s of node %s: %s' % (entry['kind'],
+                                                   entry['node'], err))
+            continue
+        state.drop(entry)
+    return failures
+
+
+def teardown(params, runner, phase):
+    folder = state_folder(params)
+    if not os.path.isdir(folder):
+        LOG.info('%s: no state folder %s, nothing to do', phase, folder)
+        return
+    with state_mod.locked(folder):
+        state = state_mod.State.load(folder)
+        failures = []
+        if state is not None and state.journal:
+            require_root(phase)
+            failures = release_journal(runner, state, RELEASED_BY[phase])
+        if failures:
+            raise TeardownError('%s left %d resource(s) held:\n  %s' % (
+                phase, len(failures), '\n  '.join(failures)))
+        if phase in ('cleanup', 'delete'):
+            shutil.rmtree(folder)
+            LOG.info('%s: removed %s', phase, folder)
+
+
+def write_fstab(params):
+    data = load_config(params)
+    folder = state_folder(params)
+    state = state_mod.State.load(folder)
+    if state is None:
+        raise StateError('no state in %s: run create first' % folder)
+    lines = []
+    for spec in data['nodes']:
+        line = state.results(spec['name']).get('fstab')
+        if line:
+            lines.append(line)
+    text = ''.join(line + '\n' for line in lines)
+    etc = os.path.join(data['params']['build-dir'], 'built', 'etc')
+    os.makedirs(etc, exist_ok=True)
+    for path in (os.path.join(etc, 'fstab'), os.path.join(folder, 'fstab')):
+        with open(path, 'w') as out:
+            out.write(text)
+    LOG.info('wrote %d fstab lines to %s/fstab', len(lines), etc)

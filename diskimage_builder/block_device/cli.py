@@ -1,0 +1,98 @@
+"""The ``dib-block-device`` command line.
+
+Exit status: 0 success; 1 a command or a teardown step failed; 2 the
+config, params, command line or host is not fit (nothing was touched);
+3 the state folder is missing, damaged or busy.
+"""
+import argparse
+import logging
+import os
+import sys
+
+from diskimage_builder.block_device.errors import BlockDeviceError
+
+LOG = logging.getLogger('diskimage_builder.block_device')
+
+PHASES = ('init', 'getval', 'create', 'writefstab', 'umount', 'cleanup',
+          'delete')
+
+
+def parser():
+    top = argparse.ArgumentParser(
+        prog='dib-block-device',
+        description='Build and tear down the block devices of a disk image.')
+    top.add_argument('--params', default=os.environ.get(
+        'DIB_BLOCK_DEVICE_PARAMS_YAML'),
+        help='params YAML file (default: $DIB_BLOCK_DEVICE_PARAMS_YAML)')
+    top.add_argument('--debug', action='store_true',
+                     help='also log the output of every command')
+    sub = top.add_subparsers(dest='phase', required=True, metavar='PHASE')
+    sub.add_parser('init', help='check the config and write config.json')
+    getval = sub.add_parser('getval', help='print one value')
+    getval.add_argument('key')
+    sub.add_parser('create', help='create the whole stack')
+    sub.add_parser('writefstab', help='write built/etc/fstab')
+    sub.add_parser('umount', help='unmount and detach; the image stays')
+    sub.add_parser('cleanup', help='release everything still held and '
+                   'remove the state folder; the image stays')
+    sub.add_parser('delete', help='release everything and delete the '
+                   'image files')
+    return top
+
+
+def setup_logging(debug):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        '%(asctime)s.%(msecs)03d %(levelname)s %(message)s', '%H:%M:%S'))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def build_dir_only(path):
+    """The build dir from the params file with the lightest possible
+    parse: getval must not pay for schema checking."""
+    import yaml
+    from diskimage_builder.block_device.errors import ConfigError
+    if not path:
+        raise ConfigError('', 'no params file: pass --params FILE or set '
+                          'DIB_BLOCK_DEVICE_PARAMS_YAML')
+    try:
+        with open(path) as src:
+            params = yaml.load(src, Loader=getattr(yaml, 'CSafeLoader',
+                                                   yaml.SafeLoader))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(path, 'cannot read the params file: %s' % err)
+    if not isinstance(params, dict) or not params.get('build-dir'):
+        raise ConfigError('params.build-dir', 'is required but missing')
+    return params['build-dir']
+
+
+def run(args):
+    if args.phase == 'getval':
+        from diskimage_builder.block_device.getval import getval
+        print(getval(build_dir_only(args.params), args.key))
+        return
+    from diskimage_builder.block_device import blockdevice
+    from diskimage_builder.block_device import config
+    from diskimage_builder.block_device.runner import Runner
+    params = config.load_params(args.params)
+    if args.phase == 'init':
+        blockdevice.init(params)
+    elif args.phase == 'create':
+        blockdevice.create(params, Runner())
+    elif args.phase == 'writefstab':
+        blockdevice.write_fstab(params)
+    else:
+        blockdevice.teardown(params, Runner(), args.phase)
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    setup_logging(args.debug)
+    try:
+        run(args)
+    except BlockDeviceError as err:
+        print('dib-block-device %s: error: %s' % (args.phase, err),
+              file=sys.stderr)
+        return err.exit_status
+    return 0

@@ -1,0 +1,246 @@
+"""From YAML to a checked graph.
+
+The element author's YAML is a list of one-key mappings, the key being a
+plugin name.  *Tree form* nests plugins inside their parent::
+
+    - local_loop: {name: image0}
+    - partitioning:
+        base: image0
+        partitions:
+          - name: root
+            size: 100%
+            mkfs: {type: ext4, mount: {mount_point: /}}
+
+*Graph form* writes the same as flat entries linked by ``base``; the two
+may be mixed.  Flattening gives a nested child its parent's name as
+``base`` and a nameless node the name ``<plugin>_<base>``.  Every entry is
+then checked against its plugin's schema, expanded into nodes, linked and
+ordered; nothing on the host is touched until all of it passed.
+"""
+import difflib
+import os
+
+import jsonschema
+import yaml
+
+from diskimage_builder.block_device import graph
+from diskimage_builder.block_device import plugin as plugin_mod
+from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device.errors import ConfigError
+
+PARAMS_SCHEMA = {
+    'type': 'object',
+    'additionalProperties': False,
+    'required': ['build-dir'],
+    'properties': {
+        'config': {'type': 'string', 'minLength': 1},
+        'build-dir': {'type': 'string', 'minLength': 1},
+        'image-dir': {'type': 'string', 'minLength': 1},
+        'image-size': {'type': ['string', 'integer']},
+        'mount-base': {'type': 'string', 'minLength': 1},
+        'root-fs-type': {'type': 'string', 'minLength': 1},
+        'root-fs-opts': {'type': ['string', 'array']},
+        'root-label': {'type': 'string'},
+    },
+}
+
+
+def load_yaml(text, what):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, 'problem_mark', None)
+        where = (' at line %d column %d' % (mark.line + 1, mark.column + 1)
+                 if mark else '')
+        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
+        raise ConfigError(what, 'not valid YAML%s: %s' % (where, problem))
+
+
+def load_params(path):
+    if not path:
+        raise ConfigError('', 'no params file: pass --params FILE or set '
+                          'DIB_BLOCK_DEVICE_PARAMS_YAML')
+    try:
+        with open(path) as src:
+            text = src.read()
+    except OSError as err:
+        raise ConfigError(path, 'cannot read the params file: %s'
+                          % err.strerror)
+    params = load_yaml(text, path)
+    if params is None:
+        params = {}
+    check_schema(params, PARAMS_SCHEMA, 'params')
+    if 'image-size' in params:
+        _parse_size_at(params['image-size'], 'params.image-size')
+    for key in ('build-dir', 'image-dir', 'mount-base'):
+        if key in params and not os.path.isabs(params[key]):
+            raise ConfigError('params.' + key, 'expected an absolute path, '
+                              'got %r' % params[key])
+    return params
+
+
+def read_config(params):
+    """The YAML config named by params ``config``, as a Python list."""
+    source = params.get('config')
+    if not source:
+        raise ConfigError('params.config', 'missing: name the YAML config '
+                          'file')
+    if source.startswith('file://'):
+        source = source[len('file://'):]
+    try:
+        with open(source) as src:
+            text = src.read()
+    except OSError as err:
+        raise ConfigError('params.config', 'cannot read %s: %s'
+                          % (source, err.strerror))
+    return load_yaml(text, 'config')
+
+
+def build(items, params):
+    """Check a whole config; return its nodes in creation order."""
+    entries = flatten(items)
+    nodes = []
+    for plugin, cls, options, path in entries:
+        check_schema(options, cls.SCHEMA, path)
+        nodes.extend(cls.expand(plugin, options, path, params))
+    by_name = {node.name: node for node in nodes}
+    for node in nodes:
+        node.link(by_name)
+    ordered = graph.order(nodes)
+    by_name = {node.name: node for node in ordered}
+    for node in ordered:
+        node.validate(by_name, params)
+    return ordered
+
+
+def flatten(items):
+    """Tree form to graph form: [(plugin, class, options, yaml_path)]."""
+    if not isinstance(items, list) or not items:
+        raise ConfigError('config', 'expected a non-empty list of entries, '
+                          'each a mapping with one plugin name as its key')
+    known = plugin_mod.names()
+    classes = {}
+    entries = []
+
+    def visit(name, options, path, parent):
+        if name not in classes:
+            cls = plugin_mod.load(name) if name in known else None
+            if cls is None:
+                raise ConfigError(path, 'unknown plugin %r%s (known: %s)'
+                                  % (name, _did_you_mean(name, known),
+                                     ', '.join(known)))
+            classes[name] = cls
+        cls = classes[name]
+        if not isinstance(options, dict):
+            raise ConfigError(path, 'expected a mapping of options, got %s'
+                              % _type_name(options))
+        own, children = cls.split(options, path, known)
+        if parent is not None and 'base' not in own:
+            own['base'] = parent
+        if 'name' not in own:
+            default = cls.default_name(name, own)
+            if default is not None:
+                own['name'] = default
+        entries.append((name, cls, own, path))
+        for child, child_options, child_path, child_parent in children:
+            visit(child, child_options, child_path,
+                  child_parent or own.get('name'))
+
+    for index, item in enumerate(items):
+        path = '[%d]' % index
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(path, 'expected a mapping with exactly one '
+                              'key, the plugin name, got %s'
+                              % _describe_item(item))
+        (name, options), = item.items()
+        visit(str(name), options, '%s.%s' % (path, name), None)
+    return entries
+
+
+def check_schema(data, schema, path):
+    validator = jsonschema.Draft7Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    where = path + ''.join('[%d]' % p if isinstance(p, int) else '.%s' % p
+                           for p in error.absolute_path)
+    raise ConfigError(where, _explain(error))
+
+
+def _explain(error):
+    value = error.instance
+    if error.validator == 'additionalProperties':
+        allowed = sorted(error.schema.get('properties', {}))
+        extra = sorted(set(value) - set(allowed))
+        return 'unknown option %r%s (expected one of: %s)' % (
+            extra[0], _did_you_mean(str(extra[0]), allowed),
+            ', '.join(allowed))
+    if error.validator == 'required':
+        return error.message.replace(' is a required property',
+                                     ' is required but missing')
+    if error.validator == 'enum':
+        return 'expected one of %s, got %r' % (
+            ', '.join(repr(v) for v in error.validator_value), value)
+    if error.validator == 'type':
+        wanted = error.validator_value
+        wanted = ' or '.join(wanted) if isinstance(wanted, list) else wanted
+        return 'expected %s %s, got %s' % (
+            'an' if wanted[0] in 'aeiou' else 'a', wanted, _type_name(value))
+    if error.validator in ('pattern', 'not') and isinstance(value, str):
+        return ('%r is not allowed here: use letters, digits and _ . + - '
+                '(at most 64, not starting with . + - and no "..")' % value)
+    desc = error.schema.get('description')
+    if desc:
+        return '%s (got %r)' % (desc, value)
+    return error.message
+
+
+def _did_you_mean(word, choices):
+    close = difflib.get_close_matches(word, choices, n=1)
+    return ', did you mean %r?' % close[0] if close else ''
+
+
+def _type_name(value):
+    return {dict: 'a mapping', list: 'a list', str: 'a string',
+            bool: 'a boolean', int: 'a number', float: 'a number',
+            type(None): 'nothing'}.get(type(value), type(value).__name__)
+
+
+def _describe_item(item):
+    if isinstance(item, dict):
+        return '%d keys (%s)' % (len(item), ', '.join(map(str, item))) \
+            if item else 'an empty mapping'
+    return _type_name(item)
+
+
+def _parse_size_at(value, path):
+    try:
+        return sizes.parse_size(value)
+    except sizes.SizeError as err:
+        raise ConfigError(path, str(err))
+
+
+parse_size_at = _parse_size_at
+
+
+def summary(nodes, params):
+    """The values ``getval`` answers without a build: from the config."""
+    mounts = [n for n in nodes if 'mount_point' in n.facts]
+    by_name = {n.name: n for n in nodes}
+
+    def fs_of(mount_point):
+        for node in mounts:
+            if node.facts['mount_point'] == mount_point:
+                return by_name[node.deps[0]].facts
+        return {}
+
+    level0 = [n for n in nodes if n.level == 0]
+    return {
+        'root-label': fs_of('/').get('label', ''),
+        'root-fstype': fs_of('/').get('fstype', ''),
+        'boot-label': fs_of('/boot').get('label', ''),
+        'mount-points': [n.facts['mount_point'] for n in mounts],
+        'image-path': next((n.facts['image_path'] for n in level0
+                            if n.facts.get('image_path')), ''),
+        'level0': [n.name for n in level0],
+    }

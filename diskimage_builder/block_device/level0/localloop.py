@@ -1,0 +1,122 @@
+"""``local_loop``: a sparse image file attached to a loop device.
+
+    - local_loop:
+        name: image0          # the image is <directory>/image0.raw
+        size: 2GiB            # default: params image-size
+        directory: /var/tmp   # default: params image-dir
+        block_size: 4096      # 512 (default) or 4096; env DIB_BLOCK_SIZE wins
+
+Host tools: losetup (util-linux).  The loop device scans partitions
+itself (``--partscan``), so no device-mapper or kpartx is needed.
+"""
+import os
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device.config import parse_size_at
+from diskimage_builder.block_device.errors import ConfigError
+
+
+class LoopNode(plugin.Node):
+    kind = 'loop'
+    level = 0
+
+    def _size(self, params):
+        size = self.options.get('size', params.get('image-size'))
+        if size is None:
+            return None
+        path = self.path + ('.size' if 'size' in self.options
+                            else ' (params image-size)')
+        return parse_size_at(size, path)
+
+    def block_size(self):
+        env = os.environ.get('DIB_BLOCK_SIZE')
+        if env:
+            if env not in ('512', '4096'):
+                raise ConfigError('DIB_BLOCK_SIZE', 'expected 512 or 4096, '
+                                  'got %r' % env)
+            return int(env)
+        return self.options.get('block_size', 512)
+
+    def validate(self, graph, params):
+        self.block_size()
+        self._size(params)
+
+    def tools(self, params):
+        return {'losetup': 'util-linux'}
+
+    def plan(self, pctx):
+        size = self._size(pctx.params)
+        if size is None:
+            if pctx.sizes_known_only:
+                return
+            raise ConfigError(self.path + '.size', 'no size: set size here '
+                              'or image-size in the params')
+        block = self.block_size()
+        if size < 1024 * 1024 or size % block:
+            raise ConfigError(self.path + '.size', 'the image size %d is '
+                              'not a whole number of %d-byte sectors of at '
+                              'least 1MiB' % (size, block))
+        pctx.of(self.name).update(size=size, sector_size=block)
+
+    def create(self, ctx):
+        path = self.facts['image_path']
+        planned = ctx.planned[self.name]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        ctx.hold(self, 'image-file', released_by='delete', path=path)
+        _make_sparse(path, planned['size'])
+        ctx.hold(self, 'loop', file=path)
+        argv = ['losetup', '--find', '--show', '--partscan']
+        if planned['sector_size'] != 512:
+            argv += ['--sector-size', str(planned['sector_size'])]
+        device = ctx.runner.run(argv + [path]).stdout.strip()
+        ctx.record(self, device=device, image_path=path,
+                   size=planned['size'],
+                   sector_size=planned['sector_size'])
+
+
+def _make_sparse(path, size):
+    # A left-over image of an earlier build is replaced, never reused; a
+    # symlink planted at the path is removed, never followed.
+    if os.path.lexists(path):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                 0o644)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+class LocalLoop(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['name'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'size': {'type': ['string', 'integer']},
+            'directory': {'type': 'string', 'minLength': 1},
+            'block_size': {'enum': [512, 4096]},
+        },
+    }
+    NODE_TYPES = (LoopNode,)
+
+    @classmethod
+    def default_name(cls, plugin_name, options):
+        return None
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        directory = options.get('directory', params.get('image-dir'))
+        if not directory:
+            raise ConfigError(path + '.directory', 'no image directory: set '
+                              'directory here or image-dir in the params')
+        if not os.path.isabs(directory):
+            raise ConfigError(path + '.directory', 'expected an absolute '
+                              'path, got %r' % directory)
+        image = os.path.join(directory, options['name'] + '.raw')
+        if 'size' in options:
+            parse_size_at(options['size'], path + '.size')
+        return [LoopNode(plugin_name, options['name'], path, [], options,
+                         {'image_path': image})]

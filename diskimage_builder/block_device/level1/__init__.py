@@ -1,0 +1,1 @@
+"""Level 1: partition tables and the partitions on them."""

@@ -1,0 +1,320 @@
+"""``partitioning``: an MBR or GPT partition table and its partitions.
+
+    - partitioning:
+        base: image0
+        label: gpt            # mbr or gpt
+        align: 1MiB           # default 1MiB
+        disk-uuid: ...        # GPT disk GUID, or MBR disk id (8 hex digits)
+        partitions:
+          - name: ESP
+            type: 'EF00'      # GPT: sgdisk code or GUID; MBR: hex byte '83'
+            size: 550MiB      # bytes, units, or N% of the space left
+            flags: [boot]     # boot; primary (MBR)
+            part-name: EFI    # GPT partition name (default: name)
+            part-uuid: ...    # GPT partition GUID (default: random)
+            attributes: [2, 60]   # GPT attribute bits
+            mkfs: {...}       # nested children, tree form
+
+The table is built byte for byte in Python (:mod:`tables`), written to the
+disk and re-read by the kernel (BLKRRPART); the kernel's own partitions of
+the loop device are then used, with no device-mapper.  A partition node
+waits for its device node, and creates it from sysfs if no udev does.
+"""
+import fcntl
+import logging
+import os
+import time
+import uuid
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device.config import parse_size_at
+from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.level1 import layout
+from diskimage_builder.block_device.level1 import tables
+
+LOG = logging.getLogger(__name__)
+BLKRRPART = 0x125F
+GPT_ATTRIBUTE_NAMES = {'required': 0, 'no-block-io': 1, 'legacy-boot': 2}
+UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+
+PARTITION_SCHEMA = {
+    'type': 'object',
+    'additionalProperties': False,
+    'required': ['name', 'size'],
+    'properties': {
+        'name': plugin.NAME_SCHEMA,
+        'base': plugin.BASE_SCHEMA,
+        'size': {'type': ['string', 'integer']},
+        'flags': {'type': 'array', 'uniqueItems': True,
+                  'items': {'enum': ['boot', 'primary']}},
+        'type': {'type': 'string', 'description':
+                 "a partition type: for MBR a hex byte such as '83', for "
+                 "GPT a code such as 'EF00' or a GUID; quote it in YAML"},
+        'part-name': {'type': 'string', 'maxLength': 36},
+        'part-uuid': {'type': 'string', 'pattern': UUID_PATTERN},
+        'attributes': {'type': 'array', 'uniqueItems': True, 'items': {
+            'anyOf': [{'type': 'integer', 'minimum': 0, 'maximum': 63},
+                      {'enum': sorted(GPT_ATTRIBUTE_NAMES)}]}},
+    },
+}
+
+
+class TableNode(plugin.Node):
+    """The partition table of one disk."""
+    kind = 'table'
+
+    @property
+    def label(self):
+        return self.options['label']
+
+    def tools(self, params):
+        return {}
+
+    def requests(self):
+        return [layout.Request(p['name'], _size_value(p),
+                               'primary' in p.get('flags', []))
+                for p in self.options['partitions']]
+
+    def plan(self, pctx):
+        disk = pctx.planned.get(self.deps[0], {})
+        if 'size' not in disk:
+            return
+        align = parse_size_at(self.options.get('align', '1MiB'),
+                              self.path + '.align')
+        try:
+            placed = layout.place(self.label, disk['size'],
+                                  disk['sector_size'], align,
+                                  self.requests())
+        except layout.LayoutError as err:
+            where = (self.path if err.index is None else
+                     '%s.partitions[%d]' % (self.path, err.index))
+            raise ConfigError(where, str(err))
+        pctx.of(self.name).update(sector_size=disk['sector_size'],
+                                  disk_size=disk['size'],
+                                  partitions=[vars(p) for p in placed])
+
+    def create(self, ctx):
+        device = ctx.device(self.deps[0])
+        planned = ctx.planned[self.name]
+        writes, idents = self._build(planned)
+        LOG.info('writing a %s table with %d partitions to %s',
+                 self.label, len(planned['partitions']), device)
+        _write_and_reread(device, writes)
+        ctx.record(self, device=device, **idents)
+
+    def _build(self, planned):
+        sector = planned['sector_size']
+        sectors = planned['disk_size'] // sector
+        parts = [layout.Placed(**p) for p in planned['partitions']]
+        options = self.options['partitions']
+        if self.label == 'gpt':
+            disk_guid = uuid.UUID(self.options.get('disk-uuid')
+                                  or str(uuid.uuid4()))
+            entries = [_gpt_entry(p, o) for p, o in zip(parts, options)]
+            writes = tables.build_gpt(sectors, sector, entries, disk_guid)
+            return writes, {'disk_uuid': str(disk_guid), 'partuuids': {
+                str(e.number): str(e.part_guid) for e in entries}}
+        disk_id = int(self.options.get('disk-uuid') or
+                      uuid.uuid4().hex[:8], 16)
+        entries = [tables.MbrEntry(p.number, p.first_lba, p.size_lba,
+                                   _mbr_type(o), 'boot' in o.get('flags', []),
+                                   p.ebr_lba) for p, o in zip(parts, options)]
+        writes = tables.build_mbr(sectors, sector, entries, disk_id)
+        return writes, {'disk_uuid': '%08x' % disk_id, 'partuuids': {
+            str(e.number): tables.mbr_partuuid(disk_id, e.number)
+            for e in entries}}
+
+
+def _size_value(options):
+    size = options['size']
+    return size if sizes.is_percent(size) else sizes.parse_size(size)
+
+
+def _gpt_entry(placed, options):
+    attributes = 0
+    for bit in options.get('attributes', []):
+        attributes |= 1 << GPT_ATTRIBUTE_NAMES.get(bit, bit)
+    if 'boot' in options.get('flags', []):
+        attributes |= 1 << GPT_ATTRIBUTE_NAMES['legacy-boot']
+    return tables.GptEntry(
+        number=placed.number, first_lba=placed.first_lba,
+        last_lba=placed.last_lba,
+        type_guid=tables.gpt_type_guid(options.get('type', '8300')),
+        part_guid=uuid.UUID(options.get('part-uuid') or str(uuid.uuid4())),
+        name=options.get('part-name', options['name']),
+        attributes=attributes)
+
+
+def _mbr_type(options):
+    text = options.get('type', '83').lower()
+    text = text[2:] if text.startswith('0x') else text
+    value = int(text, 16)
+    return value
+
+
+def _write_and_reread(device, writes):
+    fd = os.open(device, os.O_WRONLY)
+    try:
+        for offset, data in writes:
+            os.pwrite(fd, data, offset)
+        os.fsync(fd)
+        # The kernel re-reads the table and registers the partitions of
+        # the loop device (it was attached with --partscan).
+        fcntl.ioctl(fd, BLKRRPART)
+    except OSError as err:
+        raise BlockDeviceError('cannot write the partition table to %s: %s'
+                               % (device, err.strerror or err))
+    finally:
+        os.close(fd)
+
+
+class PartitionNode(plugin.Node):
+    """One partition: waits for its device node and records it."""
+    kind = 'partition'
+
+    def validate(self, graph, params):
+        table = graph[self.deps[0]]
+        base = self.options.get('base')
+        if base is not None and base != table.deps[0]:
+            raise ConfigError(self.path + '.base', 'a partition lives on '
+                              'its table\'s disk %r, not %r'
+                              % (table.deps[0], base))
+        self._check_type(table.label)
+        if table.label == 'mbr':
+            for key in ('part-name', 'part-uuid', 'attributes'):
+                if key in self.options:
+                    raise ConfigError(self.path + '.' + key, 'is a GPT '
+                                      'option; this table is mbr')
+        size = self.options['size']
+        if not sizes.is_percent(size):
+            parse_size_at(size, self.path + '.size')
+        elif isinstance(size, str) and size.strip().endswith('%'):
+            try:
+                sizes.parse_percent(size)
+            except sizes.SizeError as err:
+                raise ConfigError(self.path + '.size', str(err))
+
+    def _check_type(self, label):
+        code = self.options.get('type')
+        if code is None:
+            return
+        try:
+            if label == 'gpt':
+                tables.gpt_type_guid(code)
+                return
+            value = _mbr_type(self.options)
+            if not 0 < value < 256:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(self.path + '.type', 'expected %s, got %r' % (
+                "an MBR type byte such as '83' or '0x41'" if label == 'mbr'
+                else "a GPT type code such as 'EF00' or a type GUID", code))
+
+    def create(self, ctx):
+        table = self.deps[0]
+        disk = ctx.device(table)
+        number = self.facts['number']
+        name = _wait_for_partition(disk, number)
+        device = sysfs.wait_for_node(
+            name, on_create=lambda path: ctx.hold(self, 'device-node',
+                                                  path=path))
+        partuuid = ctx.results(table)['partuuids'][str(number)]
+        ctx.record(self, device=device, number=number, partuuid=partuuid)
+
+
+def _wait_for_partition(disk, number, timeout=10.0):
+    """The kernel name of a partition, polled for a bounded time: the
+    kernel registers partitions during BLKRRPART, but a device being
+    opened elsewhere can delay it."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        name = sysfs.partition_name(disk, number)
+        if name:
+            return name
+        if time.monotonic() > deadline:
+            raise BlockDeviceError('the kernel did not register partition '
+                                   '%d of %s within %.0fs' % (number, disk,
+                                                              timeout))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Partitioning(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['base', 'label', 'partitions'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'base': plugin.BASE_SCHEMA,
+            'label': {'enum': ['mbr', 'gpt']},
+            'align': {'type': ['string', 'integer']},
+            'disk-uuid': {'type': 'string', 'pattern':
+                          UUID_PATTERN + '|^[0-9a-fA-F]{8}$'},
+            'partitions': {'type': 'array', 'minItems': 1,
+                           'items': PARTITION_SCHEMA},
+        },
+    }
+    NODE_TYPES = (TableNode, PartitionNode)
+
+    @classmethod
+    def split(cls, options, path, plugin_names):
+        own, children = super().split(options, path, plugin_names)
+        partitions = own.get('partitions')
+        if not isinstance(partitions, list):
+            return own, children
+        stripped = []
+        for index, item in enumerate(partitions):
+            if not isinstance(item, dict):
+                stripped.append(item)
+                continue
+            item_path = '%s.partitions[%d]' % (path, index)
+            keep, nested = plugin.Plugin.split(item, item_path, plugin_names)
+            stripped.append(keep)
+            parent = keep.get('name')
+            children.extend((n, o, p, parent) for n, o, p, _ in nested)
+        own['partitions'] = stripped
+        return own, children
+
+    @classmethod
+    def default_name(cls, plugin_name, options):
+        return None
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        base = options['base']
+        if 'align' in options:
+            align = parse_size_at(options['align'], path + '.align')
+            if align < 512 or align & (align - 1):
+                raise ConfigError(path + '.align', 'expected a power of two '
+                                  'of at least 512 bytes, got %d' % align)
+        table = TableNode(plugin_name, 'table:' + base, path, [base],
+                          options, {'label': options['label']})
+        nodes = [table]
+        numbers = _numbers(options)
+        for index, part in enumerate(options['partitions']):
+            nodes.append(PartitionNode(
+                plugin_name, part['name'], '%s.partitions[%d]' % (path, index),
+                [table.name], part, {'number': numbers[index],
+                                     'table': options['label']}))
+        return nodes
+
+
+def _numbers(options):
+    """Partition numbers as Linux gives them: logical MBR ones from 5."""
+    if options['label'] == 'gpt':
+        return list(range(1, len(options['partitions']) + 1))
+    numbers, primary, logical = [], 1, 5
+    for part in options['partitions']:
+        if 'primary' in part.get('flags', []):
+            numbers.append(primary)
+            primary += 1
+        else:
+            numbers.append(logical)
+            logical += 1
+    return numbers

@@ -1,0 +1,170 @@
+"""``mkfs``: a filesystem (or swap area) on a block device.
+
+    - mkfs:
+        base: root            # default: the parent node in tree form
+        name: mkfs_root       # default: mkfs_<base>
+        type: ext4            # ext2 ext3 ext4 xfs vfat btrfs swap
+        label: cloudimg-rootfs
+        uuid: 5ac2b1d2-...    # vfat: XXXX-XXXX
+        opts: "-i 16384"      # extra mkfs arguments (string or list)
+
+The node named ``mkfs_root`` takes ``root-fs-type``, ``root-label`` and
+``root-fs-opts`` from the params where the config leaves them out.  What
+each filesystem needs is one row of :data:`FILESYSTEMS`.
+"""
+import dataclasses
+import re
+import shlex
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device.errors import ConfigError
+
+LABEL_SCHEMA = {'type': 'string', 'pattern': '^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$',
+                'description': 'a label of letters, digits and _ . + : @ -'}
+
+
+@dataclasses.dataclass(frozen=True)
+class FsType:
+    tool: str
+    package: str
+    label_max: int
+    label_args: tuple      # with {} for the label
+    uuid_args: tuple       # with {} for the uuid
+    force_args: tuple = ()
+    uuid_pattern: str = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                         '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+
+
+FILESYSTEMS = {
+    'ext2': FsType('mkfs.ext2', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
+                   ('-F', '-q')),
+    'ext3': FsType('mkfs.ext3', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
+                   ('-F', '-q')),
+    'ext4': FsType('mkfs.ext4', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
+                   ('-F', '-q')),
+    'xfs': FsType('mkfs.xfs', 'xfsprogs', 12, ('-L', '{}'),
+                  ('-m', 'uuid={}'), ('-f', '-q')),
+    # vfat volume ids are 32 bits, written XXXX-XXXX as blkid shows them.
+    'vfat': FsType('mkfs.vfat', 'dosfstools', 11, ('-n', '{}'), ('-i', '{}'),
+                   (), '^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$'),
+    'btrfs': FsType('mkfs.btrfs', 'btrfs-progs', 255, ('-L', '{}'),
+                    ('-U', '{}'), ('-f', '-q')),
+    'swap': FsType('mkswap', 'util-linux', 15, ('-L', '{}'), ('-U', '{}'),
+                   ('-f',)),
+}
+
+
+def mkfs_argv(fstype, device, label=None, fs_uuid=None, opts=()):
+    """The command that makes *fstype* on *device*: pure, tested by value."""
+    fs = FILESYSTEMS[fstype]
+    argv = [fs.tool, *fs.force_args]
+    if label:
+        argv += [arg.format(label) for arg in fs.label_args]
+    if fs_uuid:
+        value = fs_uuid.replace('-', '') if fstype == 'vfat' else fs_uuid
+        argv += [arg.format(value) for arg in fs.uuid_args]
+    return argv + list(opts) + [device]
+
+
+class MkfsNode(plugin.Node):
+    kind = 'mkfs'
+
+    @property
+    def fstype(self):
+        return self.facts['fstype']
+
+    def validate(self, graph, params):
+        fs = FILESYSTEMS[self.fstype]
+        label = self.facts['label']
+        if len(label) > fs.label_max:
+            raise ConfigError(self.path + '.label', 'label %r is %d '
+                              'characters; %s allows at most %d'
+                              % (label, len(label), self.fstype,
+                                 fs.label_max))
+        fs_uuid = self.options.get('uuid')
+        if fs_uuid is not None:
+            if not re.match(fs.uuid_pattern, fs_uuid):
+                raise ConfigError(self.path + '.uuid', 'not a valid %s '
+                                  'uuid: %r' % (self.fstype, fs_uuid))
+        for other in plugin.earlier(graph, self):
+            if other.kind == self.kind and other.facts['label'] == label:
+                raise ConfigError(self.path + '.label', 'label %r is also '
+                                  'used by %s (%s)' % (label, other.name,
+                                                       other.path))
+        _check_block_base(self, graph)
+
+    def tools(self, params):
+        fs = FILESYSTEMS[self.fstype]
+        return {fs.tool: fs.package, 'blkid': 'util-linux'}
+
+    def argv(self, device):
+        return mkfs_argv(self.fstype, device, self.facts['label'],
+                         self.options.get('uuid'), self.facts['opts'])
+
+    def create(self, ctx):
+        device = ctx.device(self.deps[0])
+        ctx.runner.run(self.argv(device))
+        probed = probe(ctx.runner, device)
+        ctx.record(self, device=device, fstype=probed.get('TYPE', ''),
+                   uuid=probed.get('UUID', ''),
+                   label=probed.get('LABEL', ''))
+
+
+def probe(runner, device):
+    """What the filesystem itself says: blkid's low-level probe."""
+    out = runner.run(['blkid', '-p', '-o', 'export', device]).stdout
+    return dict(line.split('=', 1) for line in out.splitlines()
+                if '=' in line)
+
+
+def _check_block_base(node, graph):
+    base = graph[node.deps[0]]
+    if base.kind in ('mkfs', 'mount', 'fstab', 'table'):
+        raise ConfigError(node.path + '.base', '%s needs a block device as '
+                          'base; %s is a %s node' % (node.plugin, base.name,
+                                                     base.kind))
+
+
+class Mkfs(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['base', 'name'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'base': plugin.BASE_SCHEMA,
+            'type': {'enum': sorted(FILESYSTEMS)},
+            'label': LABEL_SCHEMA,
+            'uuid': {'type': 'string'},
+            'opts': {'anyOf': [{'type': 'string'}, {
+                'type': 'array', 'items': {'type': 'string'}}]},
+        },
+    }
+    NODE_TYPES = (MkfsNode,)
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        is_root = options['name'] == 'mkfs_root'
+        fstype = options.get('type')
+        if fstype is None and is_root:
+            fstype = params.get('root-fs-type')
+            if fstype not in FILESYSTEMS:
+                raise ConfigError(path + '.type', 'no type here and params '
+                                  'root-fs-type is %r; expected one of %s'
+                                  % (fstype, ', '.join(sorted(FILESYSTEMS))))
+        if fstype is None:
+            raise ConfigError(path + '.type', 'is required but missing '
+                              '(one of %s)' % ', '.join(sorted(FILESYSTEMS)))
+        label = options.get('label')
+        if label is None:
+            label = (params.get('root-label') if is_root else None) \
+                or options['name']
+        opts = options.get('opts')
+        if opts is None and is_root:
+            opts = params.get('root-fs-opts')
+        if isinstance(opts, str):
+            opts = shlex.split(opts)
+        return [MkfsNode(plugin_name, options['name'], path,
+                         [options['base']], options,
+                         {'fstype': fstype, 'label': label,
+                          'opts': list(opts or [])})]

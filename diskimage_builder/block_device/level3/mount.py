@@ -1,0 +1,147 @@
+"""``mount``: mount a filesystem under the params ``mount-base``.
+
+    - mount:
+        base: mkfs_root        # a mkfs node
+        mount_point: /         # absolute; "none" for swap (not mounted)
+
+Mounts happen parents first (``/`` before ``/boot`` before ``/boot/efi``)
+whatever the config order, because each mount depends on the mount of its
+closest parent directory; they come off in reverse.  Mount point
+directories are created without following symlinks.
+"""
+import os
+import posixpath
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device.errors import ConfigError
+
+
+def normalise(mount_point):
+    """The canonical form of a mount point, or ValueError."""
+    if mount_point == 'none':
+        return mount_point
+    if not mount_point.startswith('/'):
+        raise ValueError('expected an absolute path or "none", got %r'
+                         % mount_point)
+    if '..' in mount_point.split('/') or '\0' in mount_point:
+        raise ValueError('%r must not contain ".."' % mount_point)
+    return posixpath.normpath(mount_point).replace('//', '/')
+
+
+class MountNode(plugin.Node):
+    kind = 'mount'
+
+    @property
+    def mount_point(self):
+        return self.facts['mount_point']
+
+    def link(self, graph):
+        if self.mount_point == 'none':
+            return
+        parent = None
+        for other in graph.values():
+            if other.kind != 'mount' or other is self or \
+                    other.mount_point == 'none':
+                continue
+            if _contains(other.mount_point, self.mount_point) and (
+                    parent is None or
+                    len(other.mount_point) > len(parent.mount_point)):
+                parent = other
+        if parent is not None and parent.name not in self.deps:
+            self.deps.append(parent.name)
+
+    def validate(self, graph, params):
+        base = graph[self.deps[0]]
+        if base.kind != 'mkfs':
+            raise ConfigError(self.path + '.base', 'a mount needs a mkfs '
+                              'node as base; %s is a %s node'
+                              % (base.name, base.kind))
+        swap = base.facts['fstype'] == 'swap'
+        if swap != (self.mount_point == 'none'):
+            raise ConfigError(self.path + '.mount_point', 'swap takes '
+                              'mount_point "none" and only swap does')
+        for other in plugin.earlier(graph, self):
+            if other.kind == 'mount' and \
+                    other.mount_point == self.mount_point != 'none':
+                raise ConfigError(self.path + '.mount_point', 'mount point '
+                                  '%s is also used by %s (%s)'
+                                  % (self.mount_point, other.name,
+                                     other.path))
+        if self.mount_point != 'none' and not params.get('mount-base'):
+            raise ConfigError('params.mount-base', 'is required when '
+                              'anything is mounted (%s mounts %s)'
+                              % (self.path, self.mount_point))
+
+    def target(self, params):
+        return os.path.join(params['mount-base'],
+                            self.mount_point.lstrip('/')).rstrip('/') \
+            or '/'
+
+    def tools(self, params):
+        return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
+
+    def create(self, ctx):
+        fs = ctx.results(self.deps[0])
+        if self.mount_point == 'none':
+            ctx.record(self, mount_point='none', device=fs['device'])
+            return
+        base = ctx.params['mount-base']
+        target = self.target(ctx.params)
+        make_dirs_nofollow(base, self.mount_point.lstrip('/'))
+        ctx.hold(self, 'mount', target=target)
+        ctx.runner.run(['mount', '-t', fs['fstype'], fs['device'], target])
+        ctx.record(self, mount_point=self.mount_point, target=target,
+                   device=fs['device'])
+
+
+def _contains(parent, child):
+    return child != parent and (parent == '/' or
+                                child.startswith(parent + '/'))
+
+
+def make_dirs_nofollow(base, relative):
+    """mkdir -p *relative* below *base*; a symlink on the way is an error
+    (an image tree must not redirect a mount onto the host)."""
+    os.makedirs(base, exist_ok=True)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in [p for p in relative.split('/') if p]:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY |
+                                os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as err:
+                raise ConfigError('mount_point', 'cannot use %s/%s: %s (a '
+                                  'symlink or not a directory)'
+                                  % (base, relative, err.strerror))
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+class Mount(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['base', 'name', 'mount_point'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'base': plugin.BASE_SCHEMA,
+            'mount_point': {'type': 'string', 'minLength': 1},
+        },
+    }
+    NODE_TYPES = (MountNode,)
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        try:
+            mount_point = normalise(options['mount_point'])
+        except ValueError as err:
+            raise ConfigError(path + '.mount_point', str(err))
+        return [MountNode(plugin_name, options['name'], path,
+                          [options['base']], options,
+                          {'mount_point': mount_point})]

@@ -1,0 +1,146 @@
+"""Plugin and node base classes, and the stevedore loader.
+
+A *plugin* is one kind of config entry (``local_loop``, ``mkfs``...),
+registered under the entry-point namespace
+``diskimage_builder.block_device.plugin``; the entry-point name is the key
+used in the YAML.  It owns a JSON schema for its options and turns one
+flattened entry into one or more *nodes*.
+
+A *node* is one real thing the build creates: an image file with its loop
+device, a partition table, a partition, a filesystem, a mount.  Its
+``create`` journals each resource (``ctx.hold``) before acquiring it; the
+release of every kind of resource lives in :mod:`resources`, so teardown
+needs nothing but the state file.
+"""
+import stevedore
+
+from diskimage_builder.block_device.errors import ConfigError
+
+NAMESPACE = 'diskimage_builder.block_device.plugin'
+
+# Node names become file names, VG and mapper names: keep them to a set of
+# characters that can escape nowhere.
+NAME_PATTERN = r'^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$'
+NAME_SCHEMA = {'type': 'string', 'pattern': NAME_PATTERN,
+               'not': {'pattern': r'\.\.'}}
+BASE_SCHEMA = NAME_SCHEMA
+
+
+class Node:
+    """One node of the graph; built at init, rebuilt from JSON later."""
+
+    kind = None          # key of the node class within its plugin
+    level = None         # 0 for the nodes that provide a disk
+
+    def __init__(self, plugin, name, path, deps, options, facts=None):
+        self.plugin = plugin
+        self.name = name
+        self.path = path
+        self.deps = list(deps)
+        self.options = options
+        # Static facts the init phase works out (label, mount point...):
+        # getval reads them without importing any plugin.
+        self.facts = facts or {}
+
+    def to_json(self):
+        return {'plugin': self.plugin, 'kind': self.kind, 'name': self.name,
+                'path': self.path, 'deps': self.deps, 'level': self.level,
+                'options': self.options, 'facts': self.facts}
+
+    @classmethod
+    def from_json(cls, spec):
+        return cls(spec['plugin'], spec['name'], spec['path'], spec['deps'],
+                   spec['options'], spec['facts'])
+
+    # -- init: whole-config checks ---------------------------------------
+    def link(self, graph):
+        """Add dependencies that only the whole graph reveals."""
+
+    def validate(self, graph, params):
+        """Raise ConfigError for anything wrong with this node in *graph*."""
+
+    # -- create ---------------------------------------------------------
+    def tools(self, params):
+        """Host commands this node runs: {command: Debian package}."""
+        return {}
+
+    def plan(self, pctx):
+        """Work out sizes and offsets with no side effect (may raise)."""
+
+    def create(self, ctx):
+        raise NotImplementedError(
+            '%s node %s has no create step' % (self.plugin, self.name))
+
+
+class Plugin:
+    """A config entry type: schema, children, node expansion."""
+
+    SCHEMA = {'type': 'object'}
+    NODE_TYPES = ()
+
+    @classmethod
+    def split(cls, options, path, plugin_names):
+        """Separate nested child entries from this entry's own options.
+
+        Returns (own_options, children) where each child is
+        (plugin_name, child_options, child_path, parent_name or None);
+        None means "the node this entry creates".
+        """
+        own, children = {}, []
+        for key, value in options.items():
+            if key in plugin_names:
+                children.append((key, value, '%s.%s' % (path, key), None))
+            else:
+                own[key] = value
+        return own, children
+
+    @classmethod
+    def default_name(cls, plugin, options):
+        return '%s_%s' % (plugin, options.get('base'))
+
+    @classmethod
+    def expand(cls, plugin, options, path, params):
+        """Turn one validated entry into its nodes."""
+        raise NotImplementedError
+
+    @classmethod
+    def node_from_json(cls, spec):
+        for node_type in cls.NODE_TYPES:
+            if node_type.kind == spec['kind']:
+                return node_type.from_json(spec)
+        raise ConfigError(spec['path'], 'plugin %s has no node kind %r'
+                          % (spec['plugin'], spec['kind']))
+
+
+def load(name):
+    """The plugin class registered as *name*."""
+    try:
+        manager = stevedore.driver.DriverManager(NAMESPACE, name,
+                                                 invoke_on_load=False)
+    except stevedore.exception.NoMatches:
+        return None
+    return manager.driver
+
+
+def names():
+    """Every registered plugin name (imports nothing)."""
+    from importlib import metadata
+    eps = metadata.entry_points()
+    group = (eps.select(group=NAMESPACE) if hasattr(eps, 'select')
+             else eps.get(NAMESPACE, []))
+    return sorted({ep.name for ep in group})
+
+
+def earlier(graph, node):
+    """The nodes created before *node* (*graph* is in creation order)."""
+    for other in graph.values():
+        if other is node:
+            return
+        yield other
+
+
+def as_list(value):
+    """A ``base`` may be one name or a list of names."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]

@@ -1,0 +1,156 @@
+"""The state folder ``<build-dir>/states/block-device/``: the only thing
+the phases share.  Each phase is a fresh process that reads it, works, and
+writes it back.
+
+``config.json``
+    written by ``init``: params, and every node in creation order.
+``state.json``
+    written by ``create`` and the teardown phases: each node's results
+    (devices, UUIDs) and the *journal*, the list of resources held.
+``lock``
+    flock'ed by every phase, so two processes never interleave.
+
+Files are JSON (never pickles), written atomically (temp file, fsync,
+rename) with mode 0600, and carry a format version.  A journal entry is
+written *before* the side effect it records, and every release checks what
+is really held, so whatever kills a phase, teardown from this file alone
+releases exactly what is left.
+"""
+import contextlib
+import errno
+import fcntl
+import json
+import os
+
+from diskimage_builder.block_device.errors import StateError
+
+FORMAT_VERSION = 1
+
+
+def state_dir(build_dir):
+    return os.path.join(build_dir, 'states', 'block-device')
+
+
+def write_json(path, data):
+    """Replace *path* with *data* atomically and durably, mode 0600."""
+    tmp = '%s.tmp.%d' % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                 0o600)
+    try:
+        with os.fdopen(fd, 'w') as out:
+            json.dump(data, out, indent=1, sort_keys=True)
+            out.write('\n')
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(os.path.dirname(path) or '.', os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_json(path, what):
+    """Load a versioned JSON file; None when it does not exist."""
+    try:
+        with open(path) as src:
+            data = json.load(src)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise StateError('%s is damaged (%s); release what the build holds '
+                         'with: dib-block-device cleanup --from-system'
+                         % (path, err))
+    if not isinstance(data, dict) or data.get('version') != FORMAT_VERSION:
+        raise StateError('%s is %s format %r, this tool reads format %d; '
+                         'release what the build holds with: '
+                         'dib-block-device cleanup --from-system'
+                         % (path, what, isinstance(data, dict)
+                            and data.get('version'), FORMAT_VERSION))
+    return data
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """Hold the state folder's lock for the duration of a phase."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(folder, 'lock'),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise StateError('%s is in use by another dib-block-device '
+                             'process' % folder)
+        yield
+    finally:
+        os.close(fd)
+
+
+def load_config(folder):
+    """``config.json`` as init wrote it."""
+    path = os.path.join(folder, 'config.json')
+    data = read_json(path, 'a config file')
+    if data is None:
+        raise StateError('%s does not exist: run dib-block-device init '
+                         'first' % path)
+    return data
+
+
+class State:
+    """Node results and the journal of held resources (``state.json``)."""
+
+    def __init__(self, folder, data=None):
+        self.folder = folder
+        self.path = os.path.join(folder, 'state.json')
+        self.data = data or {'version': FORMAT_VERSION, 'results': {},
+                             'journal': [], 'next_id': 1}
+
+    @classmethod
+    def load(cls, folder):
+        data = read_json(os.path.join(folder, 'state.json'), 'a state file')
+        return cls(folder, data) if data is not None else None
+
+    def save(self):
+        write_json(self.path, self.data)
+
+    # -- node results -----------------------------------------------------
+    def results(self, name):
+        return self.data['results'].get(name, {})
+
+    def record(self, name, **values):
+        self.data['results'].setdefault(name, {}).update(values)
+        self.save()
+
+    # -- journal ----------------------------------------------------------
+    @property
+    def journal(self):
+        return self.data['journal']
+
+    def hold(self, node, plugin, kind, released_by='umount', **args):
+        """Journal a resource about to be acquired; saved before returning.
+
+        *released_by* is the first phase that gives it back: ``umount``
+        (mounts, mappings, loop devices) or ``delete`` (image files).
+        """
+        entry = {'id': self.data['next_id'], 'node': node, 'plugin': plugin,
+                 'kind': kind, 'released_by': released_by, 'args': args}
+        self.data['next_id'] += 1
+        self.journal.append(entry)
+        self.save()
+        return entry
+
+    def update(self, entry, **args):
+        entry['args'].update(args)
+        self.save()
+
+    def drop(self, entry):
+        self.data['journal'] = [e for e in self.journal
+                                if e['id'] != entry['id']]
+        self.save()
