@@ -218,21 +218,31 @@ def teardown(params, runner, phase):
             LOG.info('%s: removed %s', phase, folder)
 
 
+# What writefstab writes: the file below built/etc, and the node result
+# key holding each node's line.  Plugins add their lines by recording
+# these keys (fstab for filesystems, crypttab for LUKS, mdadm.conf for md).
+SYSTEM_FILES = ('fstab', 'crypttab', 'mdadm.conf')
+
+
 def write_fstab(params):
     data = load_config(params)
     folder = state_folder(params)
     state = state_mod.State.load(folder)
     if state is None:
         raise StateError('no state in %s: run create first' % folder)
-    lines = []
-    for spec in data['nodes']:
-        line = state.results(spec['name']).get('fstab')
-        if line:
-            lines.append(line)
-    text = ''.join(line + '\n' for line in lines)
     etc = os.path.join(data['params']['build-dir'], 'built', 'etc')
     os.makedirs(etc, exist_ok=True)
-    for path in (os.path.join(etc, 'fstab'), os.path.join(folder, 'fstab')):
-        with open(path, 'w') as out:
-            out.write(text)
-    LOG.info('wrote %d fstab lines to %s/fstab', len(lines), etc)
+    for filename in SYSTEM_FILES:
+        lines = [state.results(spec['name'])[filename]
+                 for spec in data['nodes']
+                 if state.results(spec['name']).get(filename)]
+        if not lines and filename != 'fstab':
+            continue
+        target = os.path.join(etc, 'mdadm' if filename == 'mdadm.conf'
+                              else '', filename)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        text = ''.join(line + '\n' for line in lines)
+        for path in (target, os.path.join(folder, filename)):
+            with open(path, 'w') as out:
+                out.write(text)
+        LOG.info('wrote %d lines to %s', len(lines), target)

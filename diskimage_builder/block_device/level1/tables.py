@@ -72,6 +72,10 @@ def _check_overlaps(spans):
                                 before[2], before[0], before[1]))
 
 
+def _what(entry):
+    return 'partition %s' % (entry.number,)
+
+
 def _sector(sector_size, *fields):
     """One zero-filled sector with (offset, bytes) fields laid into it."""
     data = bytearray(sector_size)
@@ -97,13 +101,9 @@ class MbrEntry:
     def last_lba(self):
         return self.first_lba + self.size_lba - 1
 
-    @property
-    def label(self):
-        return 'partition %d' % self.number
-
 
 def mbr_partuuid(disk_id: int, number: int) -> str:
-    """The PARTUUID Linux gives MBR partition ``number`` on disk ``disk_id``."""
+    """Linux's PARTUUID for partition ``number`` of MBR disk ``disk_id``."""
     if not 0 <= disk_id <= _U32:
         raise ValueError('MBR disk id %r does not fit 32 bits' % (disk_id,))
     if not 1 <= number <= 255:
@@ -128,24 +128,24 @@ def _check_mbr_entry(disk_sectors, entry):
                          % (entry.number,))
     if not 1 <= entry.type_byte <= 0xFF:
         raise ValueError('%s: type byte %r is not in 0x01-0xff'
-                         % (entry.label, entry.type_byte))
+                         % (_what(entry), entry.type_byte))
     if entry.first_lba < 0 or entry.size_lba < 1:
         raise ValueError('%s: start %d / size %d sectors is not a valid '
-                         'extent' % (entry.label, entry.first_lba,
+                         'extent' % (_what(entry), entry.first_lba,
                                      entry.size_lba))
     if entry.last_lba >= disk_sectors:
         raise ValueError('%s ends at sector %d, past the end of the %d-sector '
-                         'disk' % (entry.label, entry.last_lba, disk_sectors))
+                         'disk' % (_what(entry), entry.last_lba, disk_sectors))
     if entry.number <= 4 and entry.ebr_lba is not None:
         raise ValueError('%s is primary and cannot have an EBR'
-                         % entry.label)
+                         % _what(entry))
     if entry.number > 4:
         if entry.ebr_lba is None:
-            raise ValueError('logical %s needs ebr_lba' % entry.label)
+            raise ValueError('logical %s needs ebr_lba' % _what(entry))
         if not 0 <= entry.ebr_lba < entry.first_lba:
             raise ValueError('logical %s: its EBR (sector %r) must come '
                              'before its first sector %d'
-                             % (entry.label, entry.ebr_lba, entry.first_lba))
+                             % (_what(entry), entry.ebr_lba, entry.first_lba))
 
 
 def _split_mbr_entries(disk_sectors, entries):
@@ -168,7 +168,7 @@ def _split_mbr_entries(disk_sectors, entries):
     for before, after in zip(logicals, logicals[1:]):
         if after.ebr_lba <= before.last_lba:
             raise ValueError('logical %s (and its EBR) must lie after %s on '
-                             'the disk' % (after.label, before.label))
+                             'the disk' % (_what(after), _what(before)))
     return primaries, logicals
 
 
@@ -185,13 +185,13 @@ def _extended_slot(primaries):
 
 def _check_mbr_space(primaries, logicals, extended):
     top = [(0, 0, 'the MBR')]
-    top += [(e.first_lba, e.last_lba, e.label) for e in primaries]
+    top += [(e.first_lba, e.last_lba, _what(e)) for e in primaries]
     if extended:
         top.append((extended[0], extended[1], 'the extended partition'))
     _check_overlaps(top)
-    inner = [(e.ebr_lba, e.ebr_lba, 'the EBR of ' + e.label)
+    inner = [(e.ebr_lba, e.ebr_lba, 'the EBR of ' + _what(e))
              for e in logicals]
-    inner += [(e.first_lba, e.last_lba, e.label) for e in logicals]
+    inner += [(e.first_lba, e.last_lba, _what(e)) for e in logicals]
     _check_overlaps(inner)
 
 
@@ -285,10 +285,6 @@ class GptEntry:
     name: str = ''
     attributes: int = 0
 
-    @property
-    def label(self):
-        return 'partition %d' % self.number
-
 
 def gpt_layout(disk_sectors: int, sector_size: int,
                entries_count: int = GPT_ENTRIES_COUNT) -> GptGeometry:
@@ -315,12 +311,12 @@ def gpt_layout(disk_sectors: int, sector_size: int,
 
 def _gpt_name(entry):
     if '\x00' in entry.name:
-        raise ValueError('%s: name %r contains NUL' % (entry.label,
+        raise ValueError('%s: name %r contains NUL' % (_what(entry),
                                                        entry.name))
     encoded = entry.name.encode('utf-16-le')
     if len(encoded) > 2 * _GPT_NAME_UNITS:
         raise ValueError('%s: name %r is %d UTF-16 code units, at most %d fit'
-                         % (entry.label, entry.name, len(encoded) // 2,
+                         % (_what(entry), entry.name, len(encoded) // 2,
                             _GPT_NAME_UNITS))
     return encoded
 
@@ -336,24 +332,24 @@ def _check_gpt_entries(geometry, entries):
                              % (entry.number, geometry.entries_count))
         if entry.first_lba > entry.last_lba:
             raise ValueError('%s: first LBA %d is after last LBA %d'
-                             % (entry.label, entry.first_lba, entry.last_lba))
+                             % (_what(entry), entry.first_lba, entry.last_lba))
         if (entry.first_lba < geometry.first_usable_lba
                 or entry.last_lba > geometry.last_usable_lba):
             raise ValueError('%s (sectors %d-%d) is outside the usable '
                              'sectors %d-%d'
-                             % (entry.label, entry.first_lba, entry.last_lba,
+                             % (_what(entry), entry.first_lba, entry.last_lba,
                                 geometry.first_usable_lba,
                                 geometry.last_usable_lba))
         if entry.type_guid.int == 0:
             # An all-zero type marks an unused slot: the partition would
             # silently vanish.
             raise ValueError('%s: the nil GUID is not a partition type'
-                             % entry.label)
+                             % _what(entry))
         if not 0 <= entry.attributes <= _U64:
             raise ValueError('%s: attributes %r do not fit 64 bits'
-                             % (entry.label, entry.attributes))
+                             % (_what(entry), entry.attributes))
         _gpt_name(entry)
-    _check_overlaps([(e.first_lba, e.last_lba, e.label) for e in entries])
+    _check_overlaps([(e.first_lba, e.last_lba, _what(e)) for e in entries])
 
 
 def _gpt_entry_array(geometry, entries):

@@ -1,0 +1,79 @@
+"""Test doubles shared by the unit tests."""
+import os
+
+import fixtures
+import testtools
+
+from diskimage_builder.block_device.runner import CommandError
+from diskimage_builder.block_device.runner import Result
+
+
+class FakeRunner:
+    """Plays back an exact list of expected commands.
+
+    Each expectation is (argv, stdout) or (argv, stdout, returncode).  Any
+    command that is not the next one expected fails the test at once.
+    """
+
+    def __init__(self, expected=()):
+        self.expected = [self._normal(e) for e in expected]
+        self.ran = []
+        self.count = 0
+
+    @staticmethod
+    def _normal(entry):
+        argv, out, *rest = entry if isinstance(entry, tuple) else (entry, '')
+        return list(argv), out, rest[0] if rest else 0
+
+    def expect(self, argv, stdout='', returncode=0):
+        self.expected.append((list(argv), stdout, returncode))
+
+    def run(self, argv, stdin=None, check=True, env=None):
+        argv = [str(a) for a in argv]
+        self.ran.append(argv)
+        if not self.expected:
+            raise AssertionError('unexpected command %r (none expected)'
+                                 % argv)
+        want, out, returncode = self.expected.pop(0)
+        if want != argv:
+            raise AssertionError('unexpected command %r, expected %r'
+                                 % (argv, want))
+        self.count += 1
+        if check and returncode:
+            raise CommandError(argv, returncode, out)
+        return Result(argv, returncode, out, '')
+
+    def assert_done(self):
+        if self.expected:
+            raise AssertionError('expected commands never ran: %r'
+                                 % [e[0] for e in self.expected])
+
+
+class TempBuild(fixtures.Fixture):
+    """A build folder, params file and config file in a temp dir."""
+
+    def __init__(self, config_text, **params):
+        self.config_text = config_text
+        self.extra = params
+
+    def _setUp(self):
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.build_dir = os.path.join(self.root, 'build')
+        self.image_dir = os.path.join(self.root, 'image')
+        self.config_path = os.path.join(self.root, 'config.yaml')
+        with open(self.config_path, 'w') as out:
+            out.write(self.config_text)
+        params = {'config': self.config_path, 'build-dir': self.build_dir,
+                  'image-dir': self.image_dir,
+                  'mount-base': os.path.join(self.root, 'mnt'),
+                  'root-fs-type': 'ext4', 'root-label': 'cloudimg-rootfs'}
+        params.update(self.extra)
+        self.params = {k: v for k, v in params.items() if v is not None}
+        self.params_path = os.path.join(self.root, 'params.yaml')
+        import yaml
+        with open(self.params_path, 'w') as out:
+            yaml.safe_dump(self.params, out)
+
+
+class TestCase(testtools.TestCase):
+    pass
