@@ -148,6 +148,8 @@ def create(params, runner):
     require_root('create')
     check_tools(params, nodes)
     planned = plan(params, nodes)
+    for node in nodes:
+        node.preflight(runner, params)
     folder = state_folder(params)
     with state_mod.locked(folder):
         old = state_mod.State.load(folder)

@@ -7,6 +7,7 @@ config, params, command line or host is not fit (nothing was touched);
 import argparse
 import logging
 import os
+import re
 import sys
 
 from diskimage_builder.block_device.errors import BlockDeviceError
@@ -48,23 +49,48 @@ def setup_logging(debug):
     LOG.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+# One "key: value" line of plain YAML, with nothing YAML would read
+# differently (quotes, flow collections, anchors, tags, comments...).
+_PLAIN_LINE = re.compile(r'^([A-Za-z0-9_-]+):[ \t]+([^\s#\'"{}\[\],&*!|>%@`]'
+                         r'[^#:]*?)[ \t]*$')
+
+
 def build_dir_only(path):
-    """The build dir from the params file with the lightest possible
-    parse: getval must not pay for schema checking."""
-    import yaml
+    """The build dir from the params file, cheaply: getval is called many
+    times per image build and must not pay for PyYAML or schemas when the
+    file is plain ``key: value`` lines (anything else goes to PyYAML)."""
     from diskimage_builder.block_device.errors import ConfigError
     if not path:
         raise ConfigError('', 'no params file: pass --params FILE or set '
                           'DIB_BLOCK_DEVICE_PARAMS_YAML')
     try:
         with open(path) as src:
-            params = yaml.load(src, Loader=getattr(yaml, 'CSafeLoader',
-                                                   yaml.SafeLoader))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(path, 'cannot read the params file: %s' % err)
+            text = src.read()
+    except OSError as err:
+        raise ConfigError(path, 'cannot read the params file: %s'
+                          % err.strerror)
+    params = _plain_params(text)
+    if params is None:
+        import yaml
+        try:
+            params = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(path, 'not valid YAML: %s' % err)
     if not isinstance(params, dict) or not params.get('build-dir'):
         raise ConfigError('params.build-dir', 'is required but missing')
     return params['build-dir']
+
+
+def _plain_params(text):
+    params = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith('#'):
+            continue
+        match = _PLAIN_LINE.match(line)
+        if not match or match.group(1) in params:
+            return None
+        params[match.group(1)] = match.group(2)
+    return params
 
 
 def run(args):

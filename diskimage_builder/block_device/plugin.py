@@ -67,6 +67,10 @@ class Node:
     def plan(self, pctx):
         """Work out sizes and offsets with no side effect (may raise)."""
 
+    def preflight(self, runner, params):
+        """Read-only checks of the host right before create (a VG or
+        mapper name already taken...); raise UsageError to refuse."""
+
     def create(self, ctx):
         raise NotImplementedError(
             '%s node %s has no create step' % (self.plugin, self.name))

@@ -1,0 +1,125 @@
+"""What each core node runs and records, with a fake runner."""
+import os
+
+import fixtures
+import yaml
+
+from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import config
+from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device.level2 import mkfs
+from diskimage_builder.block_device.tests.fakes import FakeRunner
+from diskimage_builder.block_device.tests.fakes import TestCase
+
+CONFIG = """
+- local_loop: {name: image0, size: 64MiB}
+- mkfs:
+    name: fs
+    base: image0
+    type: xfs
+    label: data
+    uuid: 0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10
+    opts: -s size=4096
+    mount:
+      mount_point: /srv
+      fstab: {options: 'noatime', spec: uuid}
+- local_loop: {name: image1, size: 64MiB, block_size: 4096}
+- mkfs:
+    name: swap
+    base: image1
+    type: swap
+    mount: {mount_point: none, fstab: {}}
+"""
+
+
+class TestMkfsArgv(TestCase):
+
+    def test_table(self):
+        uuid = '0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10'
+        table = [
+            ('ext4', ['mkfs.ext4', '-F', '-q', '-L', 'r', '-U', uuid, '/d']),
+            ('ext2', ['mkfs.ext2', '-F', '-q', '-L', 'r', '-U', uuid, '/d']),
+            ('xfs', ['mkfs.xfs', '-f', '-q', '-L', 'r', '-m',
+                     'uuid=' + uuid, '/d']),
+            ('btrfs', ['mkfs.btrfs', '-f', '-q', '-L', 'r', '-U', uuid,
+                       '/d']),
+            ('swap', ['mkswap', '-f', '-L', 'r', '-U', uuid, '/d']),
+        ]
+        for fstype, argv in table:
+            self.assertEqual(argv, mkfs.mkfs_argv(fstype, '/d', 'r', uuid))
+        self.assertEqual(['mkfs.vfat', '-n', 'EFI', '-i', '1234ABCD',
+                          '-F', '32', '/d'],
+                         mkfs.mkfs_argv('vfat', '/d', 'EFI', '1234-ABCD',
+                                        ['-F', '32']))
+        self.assertEqual(['mkfs.ext4', '-F', '-q', '/d'],
+                         mkfs.mkfs_argv('ext4', '/d'))
+
+    def test_every_filesystem_has_a_row(self):
+        self.assertEqual({'ext2', 'ext3', 'ext4', 'xfs', 'vfat', 'btrfs',
+                          'swap'}, set(mkfs.FILESYSTEMS))
+
+
+class TestCreateCommands(TestCase):
+    """The golden command list of a create, and what it records."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.params = {'build-dir': self.root + '/build',
+                       'image-dir': self.root + '/images',
+                       'mount-base': self.root + '/mnt'}
+        self.nodes = config.build(yaml.safe_load(CONFIG), self.params)
+        self.planned = blockdevice.plan(self.params, self.nodes)
+        os.makedirs(self.root + '/build')
+        self.state = state_mod.State(self.root + '/build')
+
+    def test_create(self):
+        img0 = self.root + '/images/image0.raw'
+        img1 = self.root + '/images/image1.raw'
+        blkid_xfs = ('DEVNAME=/dev/loop1\nUUID=0e5d5f5a-2b1c-4c5e-9a57-'
+                     '3c2f1f7b6a10\nLABEL=data\nTYPE=xfs\n')
+        blkid_swap = ('DEVNAME=/dev/loop2\nUUID=11111111-2222-3333-4444-'
+                      '555555555555\nLABEL=swap\nTYPE=swap\n')
+        runner = FakeRunner([
+            (['losetup', '--find', '--show', '--partscan', img0],
+             '/dev/loop1\n'),
+            (['mkfs.xfs', '-f', '-q', '-L', 'data', '-m',
+              'uuid=0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10', '-s',
+              'size=4096', '/dev/loop1'], ''),
+            (['blkid', '-p', '-o', 'export', '/dev/loop1'], blkid_xfs),
+            (['mount', '-t', 'xfs', '/dev/loop1', self.root + '/mnt/srv'],
+             ''),
+            (['losetup', '--find', '--show', '--partscan', '--sector-size',
+              '4096', img1], '/dev/loop2\n'),
+            (['mkswap', '-f', '-L', 'swap', '/dev/loop2'], ''),
+            (['blkid', '-p', '-o', 'export', '/dev/loop2'], blkid_swap),
+        ])
+        ctx = blockdevice.Context(runner, self.state, self.params,
+                                  self.nodes, self.planned)
+        for node in self.nodes:
+            node.create(ctx)
+        runner.assert_done()
+        self.assertEqual(64 << 20, os.stat(img0).st_size)
+        self.assertEqual(0, os.stat(img0).st_blocks)
+        self.assertTrue(os.path.isdir(self.root + '/mnt/srv'))
+        self.assertEqual(
+            'UUID=0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10 /srv xfs noatime 0 2',
+            self.state.results('fstab_mount_fs')['fstab'])
+        self.assertEqual('LABEL=swap none swap defaults 0 0',
+                         self.state.results('fstab_mount_swap')['fstab'])
+        self.assertEqual(
+            [('image-file', {'path': img0}), ('loop', {'file': img0}),
+             ('mount', {'target': self.root + '/mnt/srv'}),
+             ('image-file', {'path': img1}), ('loop', {'file': img1})],
+            [(e['kind'], e['args']) for e in self.state.journal])
+
+    def test_mount_points_refuse_symlinks(self):
+        os.makedirs(self.root + '/mnt')
+        os.symlink('/etc', self.root + '/mnt/srv')
+        node = [n for n in self.nodes if n.kind == 'mount'][0]
+        self.state.record('fs', device='/dev/loop1', fstype='xfs')
+        ctx = blockdevice.Context(FakeRunner([]), self.state, self.params,
+                                  self.nodes, self.planned)
+        err = self.assertRaises(Exception, node.create, ctx)
+        self.assertIn('a symlink or not a directory', str(err))
+        self.assertEqual([], self.state.journal)

@@ -1,0 +1,62 @@
+"""The state folder: atomic 0600 JSON, versions, the lock, the journal."""
+import json
+import os
+
+import fixtures
+
+from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device.errors import StateError
+from diskimage_builder.block_device.tests.fakes import TestCase
+
+
+class TestState(TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.folder = self.useFixture(fixtures.TempDir()).path
+
+    def test_round_trip_and_mode(self):
+        state = state_mod.State(self.folder)
+        state.record('image0', device='/dev/loop7', size=1)
+        entry = state.hold('image0', 'local_loop', 'loop', file='/x.raw')
+        self.assertEqual(0o600, os.stat(state.path).st_mode & 0o777)
+        again = state_mod.State.load(self.folder)
+        self.assertEqual({'device': '/dev/loop7', 'size': 1},
+                         again.results('image0'))
+        self.assertEqual([{'id': 1, 'node': 'image0', 'plugin': 'local_loop',
+                           'kind': 'loop', 'released_by': 'umount',
+                           'args': {'file': '/x.raw'}}], again.journal)
+        state.drop(entry)
+        self.assertEqual([], state_mod.State.load(self.folder).journal)
+        self.assertEqual([], [f for f in os.listdir(self.folder)
+                              if '.tmp.' in f])
+
+    def test_missing_is_none(self):
+        self.assertIsNone(state_mod.State.load(self.folder))
+
+    def test_damaged_and_old_formats_say_the_way_out(self):
+        path = os.path.join(self.folder, 'state.json')
+        with open(path, 'w') as out:
+            out.write('{"version": 1, "results": ')
+        err = self.assertRaises(StateError, state_mod.State.load, self.folder)
+        self.assertIn('is damaged', str(err))
+        self.assertIn('cleanup --from-system', str(err))
+        with open(path, 'w') as out:
+            json.dump({'version': 0}, out)
+        err = self.assertRaises(StateError, state_mod.State.load, self.folder)
+        self.assertIn('format 0, this tool reads format 1', str(err))
+
+    def test_lock_excludes_a_second_holder(self):
+        with state_mod.locked(self.folder):
+            err = self.assertRaises(StateError, state_mod.locked(
+                self.folder).__enter__)
+            self.assertIn('in use by another', str(err))
+        with state_mod.locked(self.folder):
+            pass
+
+    def test_write_json_never_follows_a_planted_symlink(self):
+        target = os.path.join(self.folder, 'elsewhere')
+        path = os.path.join(self.folder, 'state.json')
+        os.symlink(target, path + '.tmp.%d' % os.getpid())
+        self.assertRaises(OSError, state_mod.write_json, path, {'a': 1})
+        self.assertFalse(os.path.exists(target))
