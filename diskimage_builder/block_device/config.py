@@ -239,7 +239,8 @@ def summary(nodes, params):
         'root-label': fs_of('/').get('label', ''),
         'root-fstype': fs_of('/').get('fstype', ''),
         'boot-label': fs_of('/boot').get('label', ''),
-        'mount-points': [n.facts['mount_point'] for n in mounts],
+        'mount-points': [n.facts['mount_point'] for n in mounts
+                         if n.facts['mount_point'] != 'none'],
         'image-path': next((n.facts['image_path'] for n in level0
                             if n.facts.get('image_path')), ''),
         'level0': [n.name for n in level0],

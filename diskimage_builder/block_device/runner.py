@@ -39,9 +39,14 @@ class CommandError(BlockDeviceError):
         line = '%s failed' % shlex.join(self.argv)
         if self.returncode is not None:
             line += ' with exit status %d' % self.returncode
-        tail = self.output.strip().splitlines()[-3:]
-        if tail:
-            line += ': ' + ' / '.join(tail)
+        # The first lines are where tools say what went wrong; usage text
+        # and progress come after.
+        lines = [l.strip() for l in self.output.splitlines() if l.strip()]
+        if lines:
+            line += ': ' + ' / '.join(lines[:2])
+            if len(lines) > 2:
+                line += ' (and %d more lines; --debug shows them)' % (
+                    len(lines) - 2)
         return line
 
 

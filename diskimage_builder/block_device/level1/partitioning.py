@@ -112,8 +112,11 @@ class TableNode(plugin.Node):
             # A kernel built without this table's parser (this project's CI
             # host has neither msdos nor efi partition support) registers
             # nothing on re-read: partx parses the table in user space and
-            # hands the kernel each partition (BLKPG).
-            ctx.runner.run(['partx', '--update', device])
+            # hands the kernel each partition (BLKPG).  The explicit range
+            # matters: without it partx stops counting at the number of
+            # table entries and misses the last logical partition.
+            ctx.runner.run(['partx', '--update', '--nr',
+                            '1:%d' % max(numbers), device])
         ctx.record(self, device=device, **idents)
 
     def _build(self, planned):

@@ -17,6 +17,7 @@ import re
 import shlex
 
 from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
 
 LABEL_SCHEMA = {'type': 'string', 'pattern': '^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$',
@@ -31,6 +32,7 @@ class FsType:
     label_args: tuple      # with {} for the label
     uuid_args: tuple       # with {} for the uuid
     force_args: tuple = ()
+    min_size: int = 1 << 20   # the tool refuses smaller devices
     uuid_pattern: str = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                          '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 
@@ -43,12 +45,12 @@ FILESYSTEMS = {
     'ext4': FsType('mkfs.ext4', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q')),
     'xfs': FsType('mkfs.xfs', 'xfsprogs', 12, ('-L', '{}'),
-                  ('-m', 'uuid={}'), ('-f', '-q')),
+                  ('-m', 'uuid={}'), ('-f', '-q'), 300 << 20),
     # vfat volume ids are 32 bits, written XXXX-XXXX as blkid shows them.
     'vfat': FsType('mkfs.vfat', 'dosfstools', 11, ('-n', '{}'), ('-i', '{}'),
                    (), '^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$'),
     'btrfs': FsType('mkfs.btrfs', 'btrfs-progs', 255, ('-L', '{}'),
-                    ('-U', '{}'), ('-f', '-q')),
+                    ('-U', '{}'), ('-f', '-q'), 114294784),
     'swap': FsType('mkswap', 'util-linux', 15, ('-L', '{}'), ('-U', '{}'),
                    ('-f',)),
 }
@@ -96,6 +98,17 @@ class MkfsNode(plugin.Node):
     def tools(self, params):
         fs = FILESYSTEMS[self.fstype]
         return {fs.tool: fs.package, 'blkid': 'util-linux'}
+
+    def plan(self, pctx):
+        size = pctx.planned.get(self.deps[0], {}).get('size')
+        if size is None:
+            return
+        minimum = FILESYSTEMS[self.fstype].min_size
+        if size < minimum:
+            raise ConfigError(self.path, '%s needs at least %s; %s is %s'
+                              % (self.fstype, sizes.human(minimum),
+                                 self.deps[0], sizes.human(size)))
+        pctx.of(self.name).update(size=size)
 
     def argv(self, device):
         return mkfs_argv(self.fstype, device, self.facts['label'],

@@ -36,8 +36,6 @@ class MountNode(plugin.Node):
         return self.facts['mount_point']
 
     def link(self, graph):
-        if self.mount_point == 'none':
-            return
         parent = None
         for other in graph.values():
             if other.kind != 'mount' or other is self or \
@@ -95,6 +93,8 @@ class MountNode(plugin.Node):
 
 
 def _contains(parent, child):
+    # Swap ("none") goes after the root filesystem, so that the fstab,
+    # written in creation order, starts with / as people expect.
     return child != parent and (parent == '/' or
                                 child.startswith(parent + '/'))
 

@@ -27,6 +27,19 @@ def fstab_line(spec, mount_point, fstype, options, dump, passno):
 class FstabNode(plugin.Node):
     kind = 'fstab'
 
+    def link(self, graph):
+        # fstab lines are written in creation order: the line of a parent
+        # mount (/) must come before its children's (/boot), as mount(8)
+        # reads them top down.
+        mount = graph.get(self.deps[0])
+        if mount is None or mount.kind != 'mount':
+            return
+        parents = set(mount.deps[1:])
+        for other in graph.values():
+            if other.kind == 'fstab' and other.deps[0] in parents and \
+                    other.name not in self.deps:
+                self.deps.append(other.name)
+
     def validate(self, graph, params):
         mount = graph[self.deps[0]]
         if mount.kind != 'mount':

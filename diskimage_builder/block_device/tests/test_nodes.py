@@ -12,7 +12,7 @@ from diskimage_builder.block_device.tests.fakes import FakeRunner
 from diskimage_builder.block_device.tests.fakes import TestCase
 
 CONFIG = """
-- local_loop: {name: image0, size: 64MiB}
+- local_loop: {name: image0, size: 512MiB}
 - mkfs:
     name: fs
     base: image0
@@ -99,7 +99,7 @@ class TestCreateCommands(TestCase):
         for node in self.nodes:
             node.create(ctx)
         runner.assert_done()
-        self.assertEqual(64 << 20, os.stat(img0).st_size)
+        self.assertEqual(512 << 20, os.stat(img0).st_size)
         self.assertEqual(0, os.stat(img0).st_blocks)
         self.assertTrue(os.path.isdir(self.root + '/mnt/srv'))
         self.assertEqual(
