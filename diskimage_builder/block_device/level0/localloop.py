@@ -57,7 +57,8 @@ class LoopNode(plugin.Node):
             raise ConfigError(self.path + '.size', 'the image size %d is '
                               'not a whole number of %d-byte sectors of at '
                               'least 1MiB' % (size, block))
-        pctx.of(self.name).update(size=size, sector_size=block)
+        # A new sparse file reads as zeros: mkfs need not discard or zero.
+        pctx.of(self.name).update(size=size, sector_size=block, zeroed=True)
 
     def create(self, ctx):
         path = self.facts['image_path']

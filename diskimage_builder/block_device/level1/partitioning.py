@@ -98,7 +98,8 @@ class TableNode(plugin.Node):
                                   partitions=[vars(p) for p in placed])
         for part in placed:
             pctx.of(part.name).update(size=part.size_lba * disk['sector_size'],
-                                      sector_size=disk['sector_size'])
+                                      sector_size=disk['sector_size'],
+                                      zeroed=disk.get('zeroed', False))
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])

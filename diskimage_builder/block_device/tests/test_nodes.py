@@ -54,6 +54,16 @@ class TestMkfsArgv(TestCase):
         self.assertEqual(['mkfs.ext4', '-F', '-q', '/d'],
                          mkfs.mkfs_argv('ext4', '/d'))
 
+    def test_zeroed_devices_skip_discard_and_zeroing(self):
+        self.assertEqual(
+            ['mkfs.ext4', '-F', '-q', '-E',
+             'lazy_itable_init=1,lazy_journal_init=1,nodiscard', '/d'],
+            mkfs.mkfs_argv('ext4', '/d', zeroed=True))
+        self.assertEqual(['mkfs.xfs', '-f', '-q', '-K', '/d'],
+                         mkfs.mkfs_argv('xfs', '/d', zeroed=True))
+        self.assertEqual(['mkfs.vfat', '/d'],
+                         mkfs.mkfs_argv('vfat', '/d', zeroed=True))
+
     def test_every_filesystem_has_a_row(self):
         self.assertEqual({'ext2', 'ext3', 'ext4', 'xfs', 'vfat', 'btrfs',
                           'swap'}, set(mkfs.FILESYSTEMS))
@@ -83,7 +93,7 @@ class TestCreateCommands(TestCase):
         runner = FakeRunner([
             (['losetup', '--find', '--show', '--partscan', img0],
              '/dev/loop1\n'),
-            (['mkfs.xfs', '-f', '-q', '-L', 'data', '-m',
+            (['mkfs.xfs', '-f', '-q', '-K', '-L', 'data', '-m',
               'uuid=0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10', '-s',
               'size=4096', '/dev/loop1'], ''),
             (['blkid', '-p', '-o', 'export', '/dev/loop1'], blkid_xfs),

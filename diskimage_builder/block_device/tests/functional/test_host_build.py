@@ -309,7 +309,8 @@ class TestCommandList(base.FunctionalTestCase):
                     .replace(build.root, 'ROOT') for argv in build.commands()]
         expected = [
             'losetup --find --show --partscan ROOT/images/image0.raw',
-            'mkfs.ext4 -F -q -L cloudimg-rootfs LOOPp2',
+            'mkfs.ext4 -F -q -E lazy_itable_init=1,lazy_journal_init=1,'
+            'nodiscard -L cloudimg-rootfs LOOPp2',
             'blkid -p -o export LOOPp2',
             'mount -t ext4 LOOPp2 ROOT/build/mnt',
             'umount ROOT/build/mnt',
