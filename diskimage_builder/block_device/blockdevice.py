@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 
-from diskimage_builder.block_device import config as config_mod
 from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
@@ -78,6 +77,7 @@ def state_folder(params):
 
 
 def init(params):
+    from diskimage_builder.block_device import config as config_mod
     nodes = config_mod.build(config_mod.read_config(params), params)
     plan(params, nodes, sizes_known_only=True)
     folder = state_folder(params)
@@ -97,16 +97,13 @@ def load_config(params):
 
 
 def load_nodes(data):
-    classes = {}
+    classes = plugin_mod.load_many(spec['plugin'] for spec in data['nodes'])
     nodes = []
     for spec in data['nodes']:
-        name = spec['plugin']
-        if name not in classes:
-            classes[name] = plugin_mod.load(name)
-            if classes[name] is None:
-                raise StateError('plugin %r used by node %s is not installed'
-                                 % (name, spec['name']))
-        nodes.append(classes[name].node_from_json(spec))
+        if spec['plugin'] not in classes:
+            raise StateError('plugin %r used by node %s is not installed'
+                             % (spec['plugin'], spec['name']))
+        nodes.append(classes[spec['plugin']].node_from_json(spec))
     return nodes
 
 

@@ -99,12 +99,15 @@ def run(args):
         print(getval(build_dir_only(args.params), args.key))
         return
     from diskimage_builder.block_device import blockdevice
-    from diskimage_builder.block_device import config
     from diskimage_builder.block_device.runner import Runner
-    params = config.load_params(args.params)
     if args.phase == 'init':
-        blockdevice.init(params)
-    elif args.phase == 'create':
+        from diskimage_builder.block_device import config
+        blockdevice.init(config.load_params(args.params))
+        return
+    # After init, the params checked then and kept in config.json are
+    # what counts; only the build dir is read from the params file.
+    params = {'build-dir': build_dir_only(args.params)}
+    if args.phase == 'create':
         blockdevice.create(params, Runner())
     elif args.phase == 'writefstab':
         blockdevice.write_fstab(params)

@@ -9,6 +9,8 @@ them).  ``B`` or no unit means bytes.  A percentage (``"50%"``) is parsed by
 import decimal
 import re
 
+from diskimage_builder.block_device.errors import ConfigError
+
 UNITS = {
     '': 1, 'B': 1,
     'KiB': 1024, 'MiB': 1024 ** 2, 'GiB': 1024 ** 3, 'TiB': 1024 ** 4,
@@ -48,6 +50,14 @@ def parse_size(value):
         raise SizeError('%r has an unknown unit %r: use one of %s'
                         % (value, unit, ', '.join(u for u in UNITS if u)))
     return _checked(int(decimal.Decimal(number) * UNITS[unit]))
+
+
+def parse_size_at(value, path):
+    """parse_size, with an error that names the YAML *path*."""
+    try:
+        return parse_size(value)
+    except SizeError as err:
+        raise ConfigError(path, str(err))
 
 
 def _checked(nbytes):

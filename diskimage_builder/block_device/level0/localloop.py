@@ -13,7 +13,6 @@ import os
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
-from diskimage_builder.block_device.config import parse_size_at
 from diskimage_builder.block_device.errors import ConfigError
 
 
@@ -27,7 +26,7 @@ class LoopNode(plugin.Node):
             return None
         path = self.path + ('.size' if 'size' in self.options
                             else ' (params image-size)')
-        return parse_size_at(size, path)
+        return sizes.parse_size_at(size, path)
 
     def block_size(self):
         env = os.environ.get('DIB_BLOCK_SIZE')
@@ -118,6 +117,6 @@ class LocalLoop(plugin.Plugin):
                               'path, got %r' % directory)
         image = os.path.join(directory, options['name'] + '.raw')
         if 'size' in options:
-            parse_size_at(options['size'], path + '.size')
+            sizes.parse_size_at(options['size'], path + '.size')
         return [LoopNode(plugin_name, options['name'], path, [], options,
                          {'image_path': image})]

@@ -29,7 +29,6 @@ import uuid
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import sysfs
-from diskimage_builder.block_device.config import parse_size_at
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.level1 import layout
@@ -83,7 +82,7 @@ class TableNode(plugin.Node):
         disk = pctx.planned.get(self.deps[0], {})
         if 'size' not in disk:
             return
-        align = parse_size_at(self.options.get('align', '1MiB'),
+        align = sizes.parse_size_at(self.options.get('align', '1MiB'),
                               self.path + '.align')
         try:
             placed = layout.place(self.label, disk['size'],
@@ -205,7 +204,7 @@ class PartitionNode(plugin.Node):
                                       'option; this table is mbr')
         size = self.options['size']
         if not sizes.is_percent(size):
-            parse_size_at(size, self.path + '.size')
+            sizes.parse_size_at(size, self.path + '.size')
         elif isinstance(size, str) and size.strip().endswith('%'):
             try:
                 sizes.parse_percent(size)
@@ -303,7 +302,7 @@ class Partitioning(plugin.Plugin):
     def expand(cls, plugin_name, options, path, params):
         base = options['base']
         if 'align' in options:
-            align = parse_size_at(options['align'], path + '.align')
+            align = sizes.parse_size_at(options['align'], path + '.align')
             if align < 512 or align & (align - 1):
                 raise ConfigError(path + '.align', 'expected a power of two '
                                   'of at least 512 bytes, got %d' % align)

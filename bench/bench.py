@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Benchmarks of dib-block-device, as figures in a small table.
+
+    sudo python3 bench/bench.py [--rounds N] [--config FILE]
+
+Needs root and loop devices.  Measures, on this machine:
+
+* getval: median wall time of ``dib-block-device getval root-label``
+  (target under 60 ms), beside the bare interpreter start-up;
+* create: median wall time of ``create`` for the GPT compat config on a
+  2 GiB image, against the sum of the external commands it ran (from
+  DIB_BD_COMMAND_LOG); the difference is our own cost;
+* image size: create of the same config on a 1 TiB and on a 1 GiB sparse
+  image, time ratio (target under 1.5) and disk blocks used by each.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+GPT_COMPAT = os.path.join(os.path.dirname(REPO), 'shared', 'compat',
+                          'block-device-gpt--default.yaml')
+FALLBACK_GPT = """- local_loop:
+    name: image0
+- partitioning:
+    base: image0
+    label: gpt
+    partitions:
+      - name: BSP
+        type: 'EF02'
+        size: 8MiB
+      - name: root
+        flags: [ boot ]
+        size: 100%
+        mkfs:
+          type: ext4
+          mount:
+            mount_point: /
+            fstab:
+              options: "defaults"
+              fsck-passno: 1
+"""
+
+
+def tool():
+    """The console script itself, not a shim in front of it."""
+    beside = os.path.join(os.path.dirname(sys.executable), 'dib-block-device')
+    if os.path.exists(beside):
+        return [beside]
+    return [sys.executable, '-m', 'diskimage_builder.block_device']
+
+
+class Build:
+    def __init__(self, root, config_text, size):
+        self.root = root
+        os.makedirs(os.path.join(root, 'build', 'built', 'etc'))
+        with open(os.path.join(root, 'config.yaml'), 'w') as out:
+            out.write(config_text)
+        self.params = os.path.join(root, 'params.yaml')
+        with open(self.params, 'w') as out:
+            out.write('config: %s/config.yaml\nbuild-dir: %s/build\n'
+                      'image-dir: %s/images\nmount-base: %s/build/mnt\n'
+                      'root-fs-type: ext4\nroot-label: cloudimg-rootfs\n'
+                      'image-size: %s\n' % (root, root, root, root, size))
+        self.log = os.path.join(root, 'commands.jsonl')
+
+    def run(self, *args):
+        env = dict(os.environ, DIB_BD_COMMAND_LOG=self.log)
+        start = time.perf_counter()
+        subprocess.run(tool() + ['--params', self.params] + list(args),
+                       check=True, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    def command_seconds(self):
+        with open(self.log) as src:
+            return sum(json.loads(line)['seconds'] for line in src)
+
+    def create_once(self):
+        """(wall seconds of create, seconds in its commands, disk bytes)"""
+        if os.path.exists(self.log):
+            os.unlink(self.log)
+        self.run('init')
+        wall = self.run('create')
+        spent = self.command_seconds()
+        self.run('umount')
+        used = os.stat(os.path.join(self.root, 'images',
+                                    'image0.raw')).st_blocks * 512
+        self.run('delete')
+        return wall, spent, used
+
+
+def median_ms(samples):
+    return statistics.median(samples) * 1000
+
+
+def time_command(argv, rounds):
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--config', default=GPT_COMPAT)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit('bench.py needs root (loop devices)')
+    config_text = (open(args.config).read() if os.path.exists(args.config)
+                   else FALLBACK_GPT)
+    scratch = tempfile.mkdtemp(prefix='dib-bench-', dir='/var/tmp')
+    rows = []
+    try:
+        rows += bench_getval(scratch, config_text, args.rounds * 6)
+        rows += bench_create(scratch, config_text, args.rounds)
+        rows += bench_sizes(scratch, config_text, max(3, args.rounds // 2))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print('%-*s  %12s  %s' % (width, 'figure', 'value', 'target'))
+    for name, value, target in rows:
+        print('%-*s  %12s  %s' % (width, name, value, target))
+
+
+def bench_getval(scratch, config_text, rounds):
+    build = Build(os.path.join(scratch, 'getval'), config_text, '2GiB')
+    build.run('init')
+    getval = median_ms(time_command(tool() + ['--params', build.params,
+                                              'getval', 'root-label'],
+                                    rounds))
+    bare = median_ms(time_command([sys.executable, '-c', 'pass'], rounds))
+    build.run('cleanup')
+    return [('getval median (ms)', '%.1f' % getval, '< 60'),
+            ('python -c pass median (ms)', '%.1f' % bare, '(start-up floor)')]
+
+
+def bench_create(scratch, config_text, rounds):
+    build = Build(os.path.join(scratch, 'create'), config_text, '2GiB')
+    results = [build.create_once() for _ in range(rounds)]
+    wall = statistics.median(r[0] for r in results)
+    spent = statistics.median(r[1] for r in results)
+    return [('create 2 GiB GPT, wall (ms)', '%.1f' % (wall * 1000), ''),
+            ('create: sum of its commands (ms)', '%.1f' % (spent * 1000),
+             ''),
+            ('create: our own cost (ms)', '%.1f' % ((wall - spent) * 1000),
+             ''),
+            ('create: wall / commands', '%.2f' % (wall / spent), '< 1.2')]
+
+
+def bench_sizes(scratch, config_text, rounds):
+    out = {}
+    for size in ('1GiB', '1TiB'):
+        build = Build(os.path.join(scratch, 'size-' + size), config_text,
+                      size)
+        results = [build.create_once() for _ in range(rounds)]
+        out[size] = (statistics.median(r[0] for r in results),
+                     max(r[2] for r in results))
+    ratio = out['1TiB'][0] / out['1GiB'][0]
+    return [('create 1 GiB image, wall (ms)', '%.1f' % (out['1GiB'][0] * 1000),
+             ''),
+            ('create 1 TiB image, wall (ms)', '%.1f' % (out['1TiB'][0] * 1000),
+             ''),
+            ('1 TiB / 1 GiB time', '%.2f' % ratio, '< 1.5'),
+            ('disk used, 1 GiB image (KiB)', '%d' % (out['1GiB'][1] // 1024),
+             ''),
+            ('disk used, 1 TiB image (KiB)', '%d' % (out['1TiB'][1] // 1024),
+             '')]
+
+
+if __name__ == '__main__':
+    main()
