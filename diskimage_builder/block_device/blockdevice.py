@@ -14,6 +14,7 @@ import shutil
 from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import StateError
@@ -24,8 +25,8 @@ LOG = logging.getLogger(__name__)
 # Which journal entries each teardown phase gives back.
 RELEASED_BY = {
     'umount': ('umount',),
-    'cleanup': ('umount',),
-    'delete': ('umount', 'delete'),
+    'cleanup': ('umount', 'cleanup'),
+    'delete': ('umount', 'cleanup', 'delete'),
 }
 
 
@@ -54,6 +55,8 @@ class Context:
         self.params = params
         self.nodes = {node.name: node for node in nodes}
         self.planned = planned
+        # Tests point this elsewhere so they never touch the host's /run.
+        self.claims_dir = os.environ.get('DIB_BD_CLAIMS_DIR') or None
 
     def hold(self, node, kind, released_by='umount', **args):
         return self.state.hold(node.name, node.plugin, kind, released_by,
@@ -61,6 +64,18 @@ class Context:
 
     def record(self, node, **values):
         self.state.record(node.name, **values)
+
+    def claim(self, node, kind, name):
+        """Take a host-wide name for this build (journaled first)."""
+        owner = os.path.realpath(self.state.folder)
+        # Held until cleanup: between umount and cleanup the builder still
+        # converts the image.
+        self.hold(node, 'claim', released_by='cleanup', claim=kind,
+                  name=name, owner=owner, claims_dir=self.claims_dir)
+        try:
+            resources.claim(kind, name, owner, self.claims_dir)
+        except resources.ClaimError as err:
+            raise UsageError(str(err))
 
     def results(self, name):
         return self.state.results(name)
@@ -157,20 +172,26 @@ def create(params, runner):
         state = state_mod.State(folder)
         state.save()
         ctx = Context(runner, state, params, nodes, planned)
-        for node in nodes:
-            try:
+        step = None
+        try:
+            for node in nodes:
+                step = node
+                for kind, name in node.claims():
+                    ctx.claim(node, kind, name)
+            for node in nodes:
+                step = node
                 node.create(ctx)
-            except BaseException as err:
-                LOG.error('creating %s (%s) failed: %s', node.name,
-                          node.path, err)
-                _undo_after_failure(runner, state)
-                raise
+        except BaseException as err:
+            LOG.error('creating %s (%s) failed: %s', step.name, step.path,
+                      err)
+            _undo_after_failure(runner, state)
+            raise
     LOG.info('created %d nodes', len(nodes))
 
 
 def _undo_after_failure(runner, state):
     LOG.info('undoing everything create did, in reverse order')
-    failures = release_journal(runner, state, ('umount', 'delete'))
+    failures = release_journal(runner, state, RELEASED_BY['delete'])
     for failure in failures:
         LOG.error('undo: %s', failure)
 
@@ -245,3 +266,52 @@ def write_fstab(params):
             with open(path, 'w') as out:
                 out.write(text)
         LOG.info('wrote %d lines to %s', len(lines), target)
+
+
+def cleanup_from_system(params, runner):
+    """Release what a build holds when its state file cannot be trusted.
+
+    What is released is found on the system: mounts below ``mount-base``,
+    then each node's own resources (mappings, arrays, VGs, loop devices of
+    its images) in reverse creation order, then loop devices backed by
+    files under ``image-dir`` when the config itself is unreadable.
+    """
+    require_root('cleanup --from-system')
+    folder = state_folder(params)
+    entries = []
+    mount_base = params.get('mount-base')
+    if mount_base and os.path.isdir(mount_base):
+        for target in sorted(sysfs.mounts_below(mount_base), reverse=True):
+            entries.append(('mount', {'target': target}, 'mount'))
+    try:
+        from diskimage_builder.block_device import config as config_mod
+        nodes = config_mod.build(config_mod.read_config(params), params)
+    except BlockDeviceError as err:
+        LOG.warning('the config cannot be read (%s): releasing by '
+                    'mount-base and image-dir alone', err)
+        nodes = None
+    for node in reversed(nodes or []):
+        for kind, args in node.held_resources(params):
+            entries.append((kind, args, node.plugin))
+    if nodes is None and params.get('image-dir'):
+        for device, backing in sysfs.loops_below(params['image-dir']):
+            entries.append(('loop', {'file': backing}, 'local_loop'))
+    failures = []
+    for kind, args, plugin in entries:
+        entry = {'kind': kind, 'args': args, 'node': '(system)',
+                 'plugin': plugin}
+        if kind not in resources.RELEASERS:
+            plugin_mod.load(plugin)
+        try:
+            resources.release(runner, entry)
+        except Exception as err:
+            failures.append('%s %s: %s' % (kind, args, err))
+    resources.drop_claims_of(os.path.realpath(folder))
+    if failures:
+        raise TeardownError('cleanup --from-system left %d resource(s) '
+                            'held:\n  %s' % (len(failures),
+                                             '\n  '.join(failures)))
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+    LOG.info('cleanup --from-system: released %d resource(s) found on the '
+             'system', len(entries))

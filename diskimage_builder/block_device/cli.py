@@ -34,8 +34,11 @@ def parser():
     sub.add_parser('create', help='create the whole stack')
     sub.add_parser('writefstab', help='write built/etc/fstab')
     sub.add_parser('umount', help='unmount and detach; the image stays')
-    sub.add_parser('cleanup', help='release everything still held and '
-                   'remove the state folder; the image stays')
+    cleanup = sub.add_parser('cleanup', help='release everything still held '
+                             'and remove the state folder; the image stays')
+    cleanup.add_argument('--from-system', action='store_true',
+                         help='find what the build holds on the system '
+                         '(when the state file is lost or damaged)')
     sub.add_parser('delete', help='release everything and delete the '
                    'image files')
     return top
@@ -106,6 +109,11 @@ def run(args):
         return
     # After init, the params checked then and kept in config.json are
     # what counts; only the build dir is read from the params file.
+    if getattr(args, 'from_system', False):
+        from diskimage_builder.block_device import config
+        blockdevice.cleanup_from_system(config.load_params(args.params),
+                                        Runner())
+        return
     params = {'build-dir': build_dir_only(args.params)}
     if args.phase == 'create':
         blockdevice.create(params, Runner())

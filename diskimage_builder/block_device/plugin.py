@@ -65,6 +65,18 @@ class Node:
     def plan(self, pctx):
         """Work out sizes and offsets with no side effect (may raise)."""
 
+    def claims(self):
+        """Host-wide names this node takes, as (kind, name) pairs: an image
+        path, a VG, mapper or md name.  create claims them all before
+        anything else, so two builds can never share one."""
+        return []
+
+    def held_resources(self, params):
+        """The journal entries (kind, args) this node would hold once
+        created: ``cleanup --from-system`` releases them when the state
+        file is lost or damaged."""
+        return []
+
     def preflight(self, runner, params):
         """Read-only checks of the host right before create (a VG or
         mapper name already taken...); raise UsageError to refuse."""

@@ -8,9 +8,12 @@ makes teardown idempotent and crash-safe.  Plugins with resources of their
 own (VG activations, LUKS mappings, md arrays) register them with
 :func:`releaser` in their module.
 """
+import contextlib
 import errno
+import json
 import logging
 import os
+import urllib.parse
 
 from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.runner import CommandError
@@ -79,6 +82,86 @@ def release_image_file(runner, args):
         if err.errno != errno.ENOENT:
             raise ReleaseError('cannot delete %s: %s'
                                % (args['path'], err.strerror))
+
+
+# Host-wide claims on names that must be unique across parallel builds.
+# /run is a tmpfs: claims vanish with a reboot, as do the devices.
+CLAIMS_DIR = '/run/dib-block-device/claims'
+
+
+class ClaimError(Exception):
+    pass
+
+
+def claim_path(kind, name, claims_dir=None):
+    return os.path.join(claims_dir or CLAIMS_DIR,
+                        '%s:%s' % (kind, urllib.parse.quote(name, safe='')))
+
+
+def claim(kind, name, owner, claims_dir=None):
+    """Take *name* for the build whose state folder is *owner*."""
+    path = claim_path(kind, name, claims_dir)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                         os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            holder = _claim_holder(path)
+            if holder == owner:
+                return
+            if holder and _owner_alive(holder, path):
+                raise ClaimError('%s %s is in use by the build whose state '
+                                 'is %s' % (kind, name, holder))
+            # The build that claimed it is gone (cleaned up, or its state
+            # folder deleted by hand): the claim is stale.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        with os.fdopen(fd, 'w') as out:
+            out.write(owner)
+        return
+
+
+def _claim_holder(path):
+    try:
+        with open(path) as src:
+            return src.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _owner_alive(owner, path):
+    try:
+        with open(os.path.join(owner, 'state.json')) as src:
+            journal = json.load(src).get('journal', [])
+    except (OSError, ValueError):
+        return False
+    return any(e.get('kind') == 'claim' and
+               claim_path(e['args']['claim'], e['args']['name'],
+                          os.path.dirname(path)) == path for e in journal)
+
+
+@releaser('claim')
+def release_claim(runner, args):
+    path = claim_path(args['claim'], args['name'], args.get('claims_dir'))
+    if _claim_holder(path) == args['owner']:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def drop_claims_of(owner, claims_dir=None):
+    """Remove every claim held by the build whose state is *owner*."""
+    folder = claims_dir or os.environ.get('DIB_BD_CLAIMS_DIR') or CLAIMS_DIR
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        if _claim_holder(path) == owner:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 def release(runner, entry):

@@ -21,8 +21,10 @@ import errno
 import fcntl
 import json
 import os
+import stat
 
 from diskimage_builder.block_device.errors import StateError
+from diskimage_builder.block_device.errors import UsageError
 
 FORMAT_VERSION = 1
 
@@ -74,9 +76,38 @@ def read_json(path, what):
     return data
 
 
+def check_trusted(folder):
+    """Refuse a state folder another user could tamper with.
+
+    The folder, ``states/`` and the build dir above them must not be
+    writable by other users, and none may be a symlink owned by someone
+    else: the state decides what gets unmounted and deleted as root.
+    """
+    states = os.path.dirname(folder)
+    for path in (os.path.dirname(states), states, folder):
+        try:
+            link = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        me = os.geteuid()
+        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (0, me):
+            raise UsageError('%s is a symlink owned by uid %d: refusing to '
+                             'keep build state behind it'
+                             % (path, link.st_uid))
+        target = os.stat(path)
+        if target.st_uid not in (0, me):
+            raise UsageError('%s belongs to uid %d, not to this user: '
+                             'refusing to use it' % (path, target.st_uid))
+        if target.st_mode & (stat.S_IWOTH | stat.S_IWGRP):
+            raise UsageError('%s is writable by other users (mode %o): '
+                             'refusing to keep build state there; chmod '
+                             'go-w it' % (path, target.st_mode & 0o7777))
+
+
 @contextlib.contextmanager
 def locked(folder):
     """Hold the state folder's lock for the duration of a phase."""
+    check_trusted(folder)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     fd = os.open(os.path.join(folder, 'lock'),
                  os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
@@ -137,7 +168,8 @@ class State:
         """Journal a resource about to be acquired; saved before returning.
 
         *released_by* is the first phase that gives it back: ``umount``
-        (mounts, mappings, loop devices) or ``delete`` (image files).
+        (mounts, mappings, loop devices), ``cleanup`` (host-wide name
+        claims) or ``delete`` (image files).
         """
         entry = {'id': self.data['next_id'], 'node': node, 'plugin': plugin,
                  'kind': kind, 'released_by': released_by, 'args': args}

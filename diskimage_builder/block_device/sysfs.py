@@ -55,6 +55,26 @@ def loops_backed_by(path):
     return sorted(found)
 
 
+def loops_below(folder):
+    """(device, backing file) of loop devices whose file is in *folder*."""
+    folder = os.path.realpath(folder)
+    found = []
+    try:
+        names = os.listdir('/sys/block')
+    except OSError:
+        return found
+    for name in sorted(names):
+        backing = _read('/sys/block/%s/loop/backing_file' % name)
+        if not name.startswith('loop') or not backing:
+            continue
+        backing = backing.rstrip('\n')
+        if backing.endswith(' (deleted)'):
+            backing = backing[:-len(' (deleted)')]
+        if backing.startswith(folder + '/'):
+            found.append(('/dev/' + name, backing))
+    return found
+
+
 def _read(path):
     try:
         with open(path) as src:

@@ -44,6 +44,13 @@ class LoopNode(plugin.Node):
     def tools(self, params):
         return {'losetup': 'util-linux'}
 
+    def claims(self):
+        return [('image', self.facts['image_path'])]
+
+    def held_resources(self, params):
+        path = self.facts['image_path']
+        return [('loop', {'file': path})]
+
     def plan(self, pctx):
         size = self._size(pctx.params)
         if size is None:

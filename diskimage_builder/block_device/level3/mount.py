@@ -78,6 +78,11 @@ class MountNode(plugin.Node):
     def tools(self, params):
         return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
 
+    def held_resources(self, params):
+        if self.mount_point == 'none':
+            return []
+        return [('mount', {'target': self.target(params)})]
+
     def create(self, ctx):
         fs = ctx.results(self.deps[0])
         if self.mount_point == 'none':

@@ -6,6 +6,7 @@ import fixtures
 
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device.errors import StateError
+from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.tests.fakes import TestCase
 
 
@@ -47,12 +48,36 @@ class TestState(TestCase):
         self.assertIn('format 0, this tool reads format 1', str(err))
 
     def test_lock_excludes_a_second_holder(self):
-        with state_mod.locked(self.folder):
+        folder = state_mod.state_dir(os.path.join(self.folder, 'build'))
+        with state_mod.locked(folder):
             err = self.assertRaises(StateError, state_mod.locked(
-                self.folder).__enter__)
+                folder).__enter__)
             self.assertIn('in use by another', str(err))
-        with state_mod.locked(self.folder):
+        with state_mod.locked(folder):
             pass
+        self.assertEqual(0o700, os.stat(folder).st_mode & 0o777)
+
+    def test_refuses_folders_others_can_write(self):
+        build = os.path.join(self.folder, 'build')
+        os.makedirs(build)
+        os.chmod(build, 0o777)
+        err = self.assertRaises(UsageError, state_mod.locked(
+            state_mod.state_dir(build)).__enter__)
+        self.assertIn('writable by other users (mode 777)', str(err))
+        self.assertFalse(os.path.exists(os.path.join(build, 'states')))
+
+    def test_refuses_a_symlink_owned_by_someone_else(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root to make a symlink owned by another '
+                          'user')
+        real = os.path.join(self.folder, 'real')
+        os.makedirs(real)
+        link = os.path.join(self.folder, 'build')
+        os.symlink(real, link)
+        os.lchown(link, 65534, 65534)
+        err = self.assertRaises(UsageError, state_mod.locked(
+            state_mod.state_dir(link)).__enter__)
+        self.assertIn('is a symlink owned by uid 65534', str(err))
 
     def test_write_json_never_follows_a_planted_symlink(self):
         target = os.path.join(self.folder, 'elsewhere')
