@@ -184,9 +184,12 @@ def _explain(error):
             ', '.join(repr(v) for v in error.validator_value), value)
     if error.validator == 'type':
         wanted = error.validator_value
-        wanted = ' or '.join(wanted) if isinstance(wanted, list) else wanted
-        return 'expected %s %s, got %s' % (
-            'an' if wanted[0] in 'aeiou' else 'a', wanted, _type_name(value))
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        return 'expected %s, got %s' % (
+            ' or '.join(SCHEMA_TYPES.get(w, w) for w in wanted),
+            _type_name(value))
+    if error.validator in ('minLength', 'minItems'):
+        return 'must not be empty'
     if error.validator in ('pattern', 'not') and isinstance(value, str):
         return ('%r is not allowed here: use letters, digits and _ . + - '
                 '(at most 64, not starting with . + - and no "..")' % value)
@@ -194,6 +197,11 @@ def _explain(error):
     if desc:
         return '%s (got %r)' % (desc, value)
     return error.message
+
+
+SCHEMA_TYPES = {'object': 'a mapping', 'array': 'a list',
+                'string': 'a string', 'integer': 'a whole number',
+                'number': 'a number', 'boolean': 'true or false'}
 
 
 def _did_you_mean(word, choices):

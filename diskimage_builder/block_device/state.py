@@ -124,6 +124,29 @@ def locked(folder):
         os.close(fd)
 
 
+RELEASE_PHASES = ('umount', 'cleanup', 'delete')
+
+
+def _journal_problem(data):
+    """What is wrong with the shape of a state file, or None: a state
+    edited by hand must not steer teardown into doing something odd."""
+    if not isinstance(data.get('results'), dict):
+        return 'results is not a mapping'
+    if not isinstance(data.get('next_id'), int):
+        return 'next_id is not a number'
+    journal = data.get('journal')
+    if not isinstance(journal, list):
+        return 'journal is not a list'
+    for index, entry in enumerate(journal):
+        if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(key), str)
+                for key in ('node', 'plugin', 'kind')) or \
+                not isinstance(entry.get('args'), dict) or \
+                entry.get('released_by') not in RELEASE_PHASES:
+            return 'journal entry %d is malformed' % index
+    return None
+
+
 def load_config(folder):
     """``config.json`` as init wrote it."""
     path = os.path.join(folder, 'config.json')
@@ -145,8 +168,16 @@ class State:
 
     @classmethod
     def load(cls, folder):
-        data = read_json(os.path.join(folder, 'state.json'), 'a state file')
-        return cls(folder, data) if data is not None else None
+        path = os.path.join(folder, 'state.json')
+        data = read_json(path, 'a state file')
+        if data is None:
+            return None
+        problem = _journal_problem(data)
+        if problem:
+            raise StateError('%s is damaged (%s); release what the build '
+                             'holds with: dib-block-device cleanup '
+                             '--from-system' % (path, problem))
+        return cls(folder, data)
 
     def save(self):
         write_json(self.path, self.data)

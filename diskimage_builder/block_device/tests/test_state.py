@@ -85,3 +85,30 @@ class TestState(TestCase):
         os.symlink(target, path + '.tmp.%d' % os.getpid())
         self.assertRaises(OSError, state_mod.write_json, path, {'a': 1})
         self.assertFalse(os.path.exists(target))
+
+
+class TestHandEdited(TestCase):
+
+    def test_malformed_journal_entries_are_refused(self):
+        folder = self.useFixture(fixtures.TempDir()).path
+        good = {'version': 1, 'results': {}, 'next_id': 2, 'journal': [
+            {'id': 1, 'node': 'a', 'plugin': 'local_loop', 'kind': 'loop',
+             'released_by': 'umount', 'args': {'file': '/x'}}]}
+        bad_entries = [
+            {'released_by': 'never'}, {'args': ['x']}, {'kind': None},
+            {'node': 3},
+        ]
+        for change in bad_entries:
+            entry = dict(good['journal'][0], **change)
+            data = dict(good, journal=[entry])
+            state_mod.write_json(os.path.join(folder, 'state.json'), data)
+            err = self.assertRaises(StateError, state_mod.State.load,
+                                    folder)
+            self.assertIn('journal entry 0 is malformed', str(err))
+        for key, value in (('journal', {}), ('results', []),
+                           ('next_id', 'x')):
+            state_mod.write_json(os.path.join(folder, 'state.json'),
+                                 dict(good, **{key: value}))
+            self.assertRaises(StateError, state_mod.State.load, folder)
+        state_mod.write_json(os.path.join(folder, 'state.json'), good)
+        self.assertEqual(1, len(state_mod.State.load(folder).journal))
