@@ -111,6 +111,15 @@ def load_config(params):
     return state_mod.load_config(state_folder(params))
 
 
+def plan_view(params, fmt):
+    """``plan``: every node and its planned sizes, touching nothing."""
+    from diskimage_builder.block_device import config as config_mod
+    from diskimage_builder.block_device import planview
+    nodes = config_mod.build(config_mod.read_config(params), params)
+    planned = plan(params, nodes)
+    return planview.render(planview.build_plan(params, nodes, planned), fmt)
+
+
 def load_nodes(data):
     classes = plugin_mod.load_many(spec['plugin'] for spec in data['nodes'])
     nodes = []
@@ -153,15 +162,31 @@ def require_root(action):
                          'calls sudo itself)' % action)
 
 
-def create(params, runner):
+def _checked(params, runner, action):
+    """Everything create checks before its first side effect: params,
+    nodes, the plan and what each node's preflight said it checked."""
     data = load_config(params)
     params = data['params']
     nodes = load_nodes(data)
-    require_root('create')
+    require_root(action)
     check_tools(params, nodes)
     planned = plan(params, nodes)
+    checked = []
     for node in nodes:
-        node.preflight(runner, params)
+        checked.extend(node.preflight(runner, params) or [])
+    return params, nodes, planned, checked
+
+
+def check(params, runner):
+    """``create --check``: the checks of create, writing nothing."""
+    params, nodes, planned, checked = _checked(params, runner,
+                                               'create --check')
+    return ['%d nodes loaded, host tools present, sizes planned, '
+            'preflight passed' % len(nodes)] + checked
+
+
+def create(params, runner):
+    params, nodes, planned, _ = _checked(params, runner, 'create')
     folder = state_folder(params)
     with state_mod.locked(folder):
         old = state_mod.State.load(folder)

@@ -31,7 +31,17 @@ def parser():
     sub.add_parser('init', help='check the config and write config.json')
     getval = sub.add_parser('getval', help='print one value')
     getval.add_argument('key')
-    sub.add_parser('create', help='create the whole stack')
+    create = sub.add_parser('create', help='create the whole stack')
+    create.add_argument('--check', action='store_true',
+                        help='only run the checks create runs before its '
+                        'first change, print them and write nothing')
+    plan = sub.add_parser('plan', help='show the layout and sizes the '
+                          'config gives, touching nothing')
+    plan.add_argument('--format', choices=('tree', 'json', 'dot'),
+                      default='tree')
+    plan.add_argument('--config', help='a config file, instead of the '
+                      'params file\'s')
+    plan.add_argument('--size', help='the image size, with --config')
     sub.add_parser('writefstab', help='write built/etc/fstab')
     sub.add_parser('umount', help='unmount and detach; the image stays')
     cleanup = sub.add_parser('cleanup', help='release everything still held '
@@ -107,6 +117,9 @@ def run(args):
         from diskimage_builder.block_device import config
         blockdevice.init(config.load_params(args.params))
         return
+    if args.phase == 'plan':
+        print(blockdevice.plan_view(plan_params(args), args.format))
+        return
     # After init, the params checked then and kept in config.json are
     # what counts; only the build dir is read from the params file.
     if getattr(args, 'from_system', False):
@@ -115,12 +128,31 @@ def run(args):
                                         Runner())
         return
     params = {'build-dir': build_dir_only(args.params)}
-    if args.phase == 'create':
+    if args.phase == 'create' and args.check:
+        for line in blockdevice.check(params, Runner()):
+            print('checked: ' + line)
+    elif args.phase == 'create':
         blockdevice.create(params, Runner())
     elif args.phase == 'writefstab':
         blockdevice.write_fstab(params)
     else:
         blockdevice.teardown(params, Runner(), args.phase)
+
+
+def plan_params(args):
+    """plan takes the usual params, or just --config and --size."""
+    from diskimage_builder.block_device import config
+    from diskimage_builder.block_device.errors import UsageError
+    if not args.config:
+        return config.load_params(args.params)
+    if not args.size:
+        raise UsageError('plan --config needs --size too')
+    here = os.path.abspath('.')
+    params = {'config': os.path.abspath(args.config), 'build-dir': here,
+              'image-dir': here, 'mount-base': '/mnt',
+              'image-size': args.size, 'root-fs-type': 'ext4'}
+    config.check_schema(params, config.PARAMS_SCHEMA, 'params')
+    return params
 
 
 def main(argv=None):

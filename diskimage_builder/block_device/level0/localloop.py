@@ -20,13 +20,15 @@ class LoopNode(plugin.Node):
     kind = 'loop'
     level = 0
 
+    def _size_path(self):
+        return self.path + ('.size' if 'size' in self.options
+                            else ' (params image-size)')
+
     def _size(self, params):
         size = self.options.get('size', params.get('image-size'))
         if size is None:
             return None
-        path = self.path + ('.size' if 'size' in self.options
-                            else ' (params image-size)')
-        return sizes.parse_size_at(size, path)
+        return sizes.parse_size_at(size, self._size_path())
 
     def block_size(self):
         env = os.environ.get('DIB_BLOCK_SIZE')
@@ -60,7 +62,7 @@ class LoopNode(plugin.Node):
                               'or image-size in the params')
         block = self.block_size()
         if size < 1024 * 1024 or size % block:
-            raise ConfigError(self.path + '.size', 'the image size %d is '
+            raise ConfigError(self._size_path(), 'the image size %d is '
                               'not a whole number of %d-byte sectors of at '
                               'least 1MiB' % (size, block))
         # A new sparse file reads as zeros: mkfs need not discard or zero.

@@ -96,9 +96,12 @@ class TableNode(plugin.Node):
                                   disk_size=disk['size'],
                                   partitions=[vars(p) for p in placed])
         for part in placed:
-            pctx.of(part.name).update(size=part.size_lba * disk['sector_size'],
-                                      sector_size=disk['sector_size'],
-                                      zeroed=disk.get('zeroed', False))
+            pctx.of(part.name).update(
+                size=part.size_lba * disk['sector_size'],
+                start=part.first_lba * disk['sector_size'],
+                first_lba=part.first_lba, last_lba=part.last_lba,
+                number=part.number, sector_size=disk['sector_size'],
+                zeroed=disk.get('zeroed', False))
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
