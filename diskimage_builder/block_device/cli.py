@@ -14,8 +14,8 @@ from diskimage_builder.block_device.errors import BlockDeviceError
 
 LOG = logging.getLogger('diskimage_builder.block_device')
 
-PHASES = ('init', 'getval', 'create', 'writefstab', 'umount', 'cleanup',
-          'delete')
+PHASES = ('init', 'getval', 'plan', 'create', 'writefstab', 'umount',
+          'cleanup', 'delete', 'build')
 
 
 def parser():
@@ -42,6 +42,19 @@ def parser():
     plan.add_argument('--config', help='a config file, instead of the '
                       'params file\'s')
     plan.add_argument('--size', help='the image size, with --config')
+    build = sub.add_parser('build', help='make a disk image from a '
+                           'directory tree in one command')
+    build.add_argument('--root', required=True, help='the tree to copy in')
+    build.add_argument('--output', required=True, help='the image file')
+    build.add_argument('--config', help='a layout (default: one GPT '
+                       'partition, ext4 at /)')
+    build.add_argument('--size', help='the image size (default: the '
+                       'tree plus headroom)')
+    build.add_argument('--format', choices=('raw', 'qcow2', 'vmdk', 'vhdx',
+                                            'vdi'),
+                       help='default: from the output name, else raw')
+    build.add_argument('--compress', action='store_true',
+                       help='compressed qcow2')
     sub.add_parser('writefstab', help='write built/etc/fstab')
     sub.add_parser('umount', help='unmount and detach; the image stays')
     cleanup = sub.add_parser('cleanup', help='release everything still held '
@@ -116,6 +129,10 @@ def run(args):
     if args.phase == 'init':
         from diskimage_builder.block_device import config
         blockdevice.init(config.load_params(args.params))
+        return
+    if args.phase == 'build':
+        from diskimage_builder.block_device import build
+        build.build(args, Runner())
         return
     if args.phase == 'plan':
         print(blockdevice.plan_view(plan_params(args), args.format))

@@ -1,0 +1,219 @@
+"""``build``: a disk image from a directory tree in one command.
+
+    dib-block-device build --root DIR --output disk.qcow2 \\
+        [--config FILE] [--size SIZE] [--format raw|qcow2|vmdk|vhdx|vdi] \\
+        [--compress]
+
+Runs the phases (init, create, copy, writefstab, umount, cleanup) in a
+scratch folder beside the output, converts the image with ``qemu-img``
+and removes the scratch folder; on any failure it releases everything and
+leaves nothing but the error.  Without ``--config`` the layout is one GPT
+partition with ext4 at ``/``; without ``--size`` the image is the tree's
+size plus headroom.  The tree is copied with ``cp -a``, which keeps
+owners, modes, hard links, ACLs, xattrs, SELinux labels and device nodes,
+and ``--sparse=always``, which keeps holes.
+"""
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device.errors import UsageError
+
+LOG = logging.getLogger(__name__)
+FORMATS = ('raw', 'qcow2', 'vmdk', 'vhdx', 'vdi')
+MiB = 1 << 20
+
+DEFAULT_CONFIG = """\
+- local_loop:
+    name: image0
+- partitioning:
+    base: image0
+    label: gpt
+    partitions:
+      - name: root
+        size: 100%
+        mkfs:
+          type: ext4
+          label: root
+          mount:
+            mount_point: /
+            fstab:
+              options: defaults
+"""
+
+
+def tree_bytes(root):
+    """Bytes the tree occupies (allocated blocks, hard links once)."""
+    seen = set()
+    total = 0
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            info = os.lstat(os.path.join(folder, name))
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_blocks * 512
+    return total
+
+
+def default_size(root):
+    """The tree plus a third, plus 256 MiB for metadata and the journal,
+    rounded up to a MiB."""
+    used = tree_bytes(root)
+    return sizes.align_up(used + used // 3 + 256 * MiB, MiB)
+
+
+def build(args, runner):
+    if not os.path.isdir(args.root):
+        raise UsageError('--root %s is not a directory' % args.root)
+    root = os.path.abspath(args.root)
+    fmt = args.format or _format_from_name(args.output)
+    output = os.path.abspath(args.output)
+    size = args.size or '%d' % default_size(root)
+    sizes.parse_size_at(size, '--size')
+    scratch = tempfile.mkdtemp(prefix='.dib-build-',
+                               dir=os.path.dirname(output))
+    params = _params(scratch, args.config, size)
+    try:
+        raw = _build_raw(params, runner, root)
+        _convert(runner, raw, output, fmt, args.compress)
+    except BaseException:
+        blockdevice.teardown(params, runner, 'delete')
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    LOG.info('built %s (%s)', output, fmt)
+
+
+def _format_from_name(path):
+    ext = os.path.splitext(path)[1].lstrip('.').lower()
+    return ext if ext in FORMATS else 'raw'
+
+
+def _params(scratch, config, size):
+    if config is None:
+        config = os.path.join(scratch, 'config.yaml')
+        with open(config, 'w') as out:
+            out.write(DEFAULT_CONFIG)
+    build_dir = os.path.join(scratch, 'build')
+    os.makedirs(os.path.join(build_dir, 'built', 'etc'), mode=0o700)
+    from diskimage_builder.block_device import config as config_mod
+    params = {'config': os.path.abspath(config), 'build-dir': build_dir,
+              'image-dir': os.path.join(scratch, 'images'),
+              'mount-base': os.path.join(build_dir, 'mnt'),
+              'image-size': size, 'root-fs-type': 'ext4',
+              'root-label': 'root'}
+    config_mod.check_schema(params, config_mod.PARAMS_SCHEMA, 'params')
+    return params
+
+
+def _build_raw(params, runner, root):
+    blockdevice.init(params)
+    data = blockdevice.load_config(params)
+    image = data['values']['image-path']
+    if not image:
+        raise UsageError('build needs a config whose first disk is a '
+                         'local_loop image')
+    blockdevice.create(params, runner)
+    _copy(runner, root, params['mount-base'])
+    blockdevice.write_fstab(params)
+    _install_fstab(params)
+    blockdevice.teardown(params, runner, 'umount')
+    blockdevice.teardown(params, runner, 'cleanup')
+    return image
+
+
+def _copy(runner, root, target):
+    total = tree_bytes(root)
+    with Progress('copying', total, lambda: _used_below(target)):
+        runner.run(['cp', '-a', '--sparse=always', '--', root + '/.',
+                    target + '/'])
+
+
+def _install_fstab(params):
+    # writefstab wrote built/etc; the image's own /etc gets the same files,
+    # unless the tree brought its own fstab.
+    built = os.path.join(params['build-dir'], 'built', 'etc')
+    etc = os.path.join(params['mount-base'], 'etc')
+    os.makedirs(etc, exist_ok=True)
+    for name in os.listdir(built):
+        target = os.path.join(etc, name)
+        if not os.path.lexists(target):
+            shutil.copy(os.path.join(built, name), target)
+
+
+def _used_below(target):
+    stat = os.statvfs(target)
+    return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+
+def _convert(runner, raw, output, fmt, compress):
+    if fmt == 'raw' and not compress:
+        # Same file system most of the time: a rename keeps it sparse.
+        try:
+            os.replace(raw, output)
+            return
+        except OSError:
+            pass
+    argv = ['qemu-img', 'convert', '-f', 'raw', '-O', fmt]
+    if compress:
+        if fmt != 'qcow2':
+            raise UsageError('--compress needs --format qcow2')
+        argv.append('-c')
+    if sys.stderr.isatty():
+        argv.append('-p')
+    runner.run(argv + [raw, output + '.part'])
+    os.replace(output + '.part', output)
+
+
+class Progress:
+    """A progress bar on a terminal, a log line every few seconds else."""
+
+    def __init__(self, what, total, done_bytes, period=0.5):
+        self.what = what
+        self.total = max(total, 1)
+        self.done_bytes = done_bytes
+        self.period = period
+        self.stop = threading.Event()
+        self.start_bytes = 0
+
+    def __enter__(self):
+        self.start = time.monotonic()
+        self.start_bytes = self.done_bytes()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self._show(final=True)
+
+    def _loop(self):
+        tty = sys.stderr.isatty()
+        while not self.stop.wait(self.period if tty else 5):
+            self._show()
+
+    def _show(self, final=False):
+        done = max(self.done_bytes() - self.start_bytes, 0)
+        if final:
+            done = max(done, self.total)
+        took = max(time.monotonic() - self.start, 1e-6)
+        share = min(done / self.total, 1.0)
+        rate = '%s/s' % sizes.human(int(done / took))
+        if sys.stderr.isatty():
+            bar = '#' * int(share * 30)
+            sys.stderr.write('\r%s [%-30s] %3d%% %s %s' % (
+                self.what, bar, share * 100, sizes.human(done), rate))
+            if final:
+                sys.stderr.write('\n')
+            sys.stderr.flush()
+        else:
+            LOG.info('%s: %s of %s, %s', self.what, sizes.human(done),
+                     sizes.human(self.total), rate)
