@@ -79,7 +79,9 @@ class Node:
 
     def preflight(self, runner, params):
         """Read-only checks of the host right before create (a VG or
-        mapper name already taken...); raise UsageError to refuse."""
+        mapper name already taken...); raise UsageError to refuse.  May
+        return lines saying what was checked (``create --check`` prints
+        them)."""
 
     def create(self, ctx):
         raise NotImplementedError(

@@ -54,7 +54,7 @@ FILESYSTEMS = {
                   ('-m', 'uuid={}'), ('-f', '-q'), 300 << 20, ('-K',)),
     # vfat volume ids are 32 bits, written XXXX-XXXX as blkid shows them.
     'vfat': FsType('mkfs.vfat', 'dosfstools', 11, ('-n', '{}'), ('-i', '{}'),
-                   (), '^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$'),
+                   (), uuid_pattern='^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$'),
     'btrfs': FsType('mkfs.btrfs', 'btrfs-progs', 255, ('-L', '{}'),
                     ('-U', '{}'), ('-f', '-q'), 114294784, ('-K',)),
     'swap': FsType('mkswap', 'util-linux', 15, ('-L', '{}'), ('-U', '{}'),
