@@ -26,6 +26,7 @@ import os
 import time
 import uuid
 
+from diskimage_builder.block_device import ids
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import sysfs
@@ -128,14 +129,14 @@ class TableNode(plugin.Node):
         parts = [layout.Placed(**p) for p in planned['partitions']]
         options = self.options['partitions']
         if self.label == 'gpt':
-            disk_guid = uuid.UUID(self.options.get('disk-uuid')
-                                  or str(uuid.uuid4()))
+            disk_guid = uuid.UUID(self.options.get('disk-uuid') or
+                                  str(ids.make_uuid(self.name, 'disk')))
             entries = [_gpt_entry(p, o) for p, o in zip(parts, options)]
             writes = tables.build_gpt(sectors, sector, entries, disk_guid)
             return writes, {'disk_uuid': str(disk_guid), 'partuuids': {
                 str(e.number): str(e.part_guid) for e in entries}}
         disk_id = int(self.options.get('disk-uuid') or
-                      uuid.uuid4().hex[:8], 16)
+                      ids.make_uuid(self.name, 'disk').hex[:8], 16)
         entries = [tables.MbrEntry(p.number, p.first_lba, p.size_lba,
                                    _mbr_type(o), 'boot' in o.get('flags', []),
                                    p.ebr_lba) for p, o in zip(parts, options)]
@@ -160,7 +161,8 @@ def _gpt_entry(placed, options):
         number=placed.number, first_lba=placed.first_lba,
         last_lba=placed.last_lba,
         type_guid=tables.gpt_type_guid(options.get('type', '8300')),
-        part_guid=uuid.UUID(options.get('part-uuid') or str(uuid.uuid4())),
+        part_guid=uuid.UUID(options.get('part-uuid') or
+                            str(ids.make_uuid(options['name'], 'partition'))),
         name=options.get('part-name', options['name']),
         attributes=attributes)
 

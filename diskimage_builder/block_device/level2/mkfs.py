@@ -13,9 +13,11 @@ The node named ``mkfs_root`` takes ``root-fs-type``, ``root-label`` and
 each filesystem needs is one row of :data:`FILESYSTEMS`.
 """
 import dataclasses
+import os
 import re
 import shlex
 
+from diskimage_builder.block_device import ids
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
@@ -59,6 +61,17 @@ FILESYSTEMS = {
                     ('-U', '{}'), ('-f', '-q'), 114294784, ('-K',)),
     'swap': FsType('mkswap', 'util-linux', 15, ('-L', '{}'), ('-U', '{}'),
                    ('-f',)),
+}
+
+
+# What else makes a filesystem differ between two builds, when seeded.
+SEEDED_ARGS = {
+    # ext directories hash names with a random seed unless given one.
+    'ext2': lambda node: ['-E', 'hash_seed=%s' % ids.make_uuid(node, 'hash')],
+    'ext3': lambda node: ['-E', 'hash_seed=%s' % ids.make_uuid(node, 'hash')],
+    'ext4': lambda node: ['-E', 'hash_seed=%s' % ids.make_uuid(node, 'hash')],
+    # mkfs.vfat otherwise puts the clock and a random boot code id in.
+    'vfat': lambda node: ['--invariant'],
 }
 
 
@@ -121,19 +134,38 @@ class MkfsNode(plugin.Node):
                                  self.deps[0], sizes.human(size)))
         pctx.of(self.name).update(size=size)
 
+    def fs_uuid(self):
+        """The configured UUID; derived from the seed when there is one;
+        else None and the tool picks."""
+        if self.options.get('uuid') or not ids.seeded():
+            return self.options.get('uuid')
+        value = ids.make_uuid(self.name, 'filesystem')
+        if self.fstype == 'vfat':
+            return '%s-%s' % (value.hex[:4].upper(), value.hex[4:8].upper())
+        return str(value)
+
     def argv(self, device, zeroed=False):
+        opts = list(self.facts['opts'])
+        if ids.seeded() and self.fstype in SEEDED_ARGS:
+            opts = SEEDED_ARGS[self.fstype](self.name) + opts
         return mkfs_argv(self.fstype, device, self.facts['label'],
-                         self.options.get('uuid'), self.facts['opts'],
-                         zeroed)
+                         self.fs_uuid(), opts, zeroed)
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         zeroed = ctx.planned.get(self.name, {}).get('zeroed', False)
-        ctx.runner.run(self.argv(device, zeroed))
+        ctx.runner.run(self.argv(device, zeroed), env=_time_env())
         probed = probe(ctx.runner, device)
         ctx.record(self, device=device, fstype=probed.get('TYPE', ''),
                    uuid=probed.get('UUID', ''),
                    label=probed.get('LABEL', ''))
+
+
+def _time_env():
+    # e2fsprogs reads its clock from here, so the superblock times of two
+    # builds with one SOURCE_DATE_EPOCH are the same.
+    epoch = os.environ.get('SOURCE_DATE_EPOCH')
+    return {'E2FSPROGS_FAKE_TIME': epoch} if epoch else None
 
 
 def probe(runner, device):
