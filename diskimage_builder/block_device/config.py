@@ -190,6 +190,10 @@ def _explain(error):
             _type_name(value))
     if error.validator in ('minLength', 'minItems'):
         return 'must not be empty'
+    if error.validator in ('pattern', 'not') and isinstance(value, str) \
+            and error.schema.get('description'):
+        return '%r is not allowed here: expected %s' % (
+            value, error.schema['description'])
     if error.validator in ('pattern', 'not') and isinstance(value, str):
         return ('%r is not allowed here: use letters, digits and _ . + - '
                 '(at most 64, not starting with . + - and no "..")' % value)

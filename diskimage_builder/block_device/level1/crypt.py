@@ -1,0 +1,374 @@
+"""``crypt``: a LUKS container on a block device, opened for its children.
+
+    - crypt:
+        base: root                # a partition, a disk, an md array, an LV
+        name: cryptroot           # the mapper name: /dev/mapper/cryptroot
+        type: luks2               # luks2 (default) or luks1
+        cipher: aes-xts-plain64   # default: cryptsetup's
+        key-size: 512             # bits; default: cryptsetup's
+        passphrase-env: ROOT_KEY  # the variable holding the passphrase...
+        key-file: /etc/keys/root  # ...or a key file (absolute); not both
+        pbkdf:                    # default: cryptsetup's benchmark
+          type: pbkdf2            # pbkdf2, argon2i or argon2id
+          iterations: 1000        # fixed cost: no benchmark (cheap in CI)
+          memory: 65536           # KiB, argon2 only
+          parallel: 1             # threads, argon2 only
+          iter-time: 2000         # ms the benchmark aims at
+        label: root               # LUKS2 only
+        uuid: 5f1c...             # LUKS UUID; default: random
+        options: luks,discard     # crypttab options; default "luks"
+        crypttab-key: none        # crypttab key file field; default "none"
+        mkfs: {...}               # nested children, tree form
+
+The key is read when ``create`` runs, from the environment variable or
+the file, and handed to cryptsetup on stdin (``--key-file -``, read to
+the end, newlines included); it never appears in an argv, a log line,
+``config.json`` or ``state.json``, which hold only the variable name or
+the file path.  ``writefstab`` writes a crypttab line with the LUKS UUID
+(``<name> UUID=<uuid> <crypttab-key> <options>``).
+
+No udev is needed or waited for: every cryptsetup call gets
+``DM_DISABLE_UDEV=1``, so libdevmapper creates and removes
+/dev/mapper/<name> itself; if no node appears anyway (a static /dev), it
+is made from sysfs and journaled.  A mapping with the same name already
+on the host is refused before anything is created.
+
+Host tools: cryptsetup (package cryptsetup-bin).
+"""
+import os
+import re
+import stat
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.errors import UsageError
+from diskimage_builder.block_device.runner import CommandError
+
+MIB = 1 << 20
+MAPPER = '/dev/mapper'
+# libdevmapper makes and removes the /dev/mapper node itself and never
+# waits on a udev cookie (which would hang where no udev runs).
+DM_ENV = {'DM_DISABLE_UDEV': '1'}
+# Where cryptsetup puts the data by default on a device without I/O
+# topology hints (loop devices, most disks): after the 16 MiB LUKS2
+# header (metadata and keyslot areas), or the 2 MiB LUKS1 one.
+HEADER_BYTES = {'luks2': 16 * MIB, 'luks1': 2 * MIB}
+UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+NOT_BLOCK_KINDS = ('mkfs', 'mount', 'fstab', 'table', 'pv', 'vg')
+# cryptsetup's own bounds (cryptsetup-luksFormat(8), PBKDF costs).
+MIN_ITERATIONS = {'pbkdf2': 1000, 'argon2i': 4, 'argon2id': 4}
+
+# Options that are single words, checked here rather than by a schema
+# pattern so the error says what the word should look like.
+WORDS = {
+    'passphrase-env': (r'^[A-Za-z_][A-Za-z0-9_]*\Z',
+                       'the NAME of an environment variable holding the '
+                       'passphrase (letters, digits, _), never the '
+                       'passphrase itself'),
+    'cipher': (r'^[A-Za-z0-9_:-]+\Z', 'a cipher spec such as '
+               'aes-xts-plain64'),
+    'label': (r'^\S+\Z', 'a label without spaces'),
+    'options': (r'^\S+\Z', 'crypttab options, comma-separated with no '
+                'spaces'),
+    'crypttab-key': (r'^\S+\Z', 'a key file path or none, without '
+                     'spaces'),
+}
+
+PBKDF_SCHEMA = {
+    'type': 'object',
+    'additionalProperties': False,
+    'required': ['type'],
+    'properties': {
+        'type': {'enum': ['pbkdf2', 'argon2i', 'argon2id']},
+        'iterations': {'type': 'integer', 'minimum': 1,
+                       'maximum': 4294967295},
+        'memory': {'type': 'integer', 'minimum': 32, 'maximum': 4194304,
+                   'description': 'argon2 memory cost in KiB, 32 to '
+                                  '4194304'},
+        'parallel': {'type': 'integer', 'minimum': 1, 'maximum': 4,
+                     'description': 'argon2 threads, 1 to 4'},
+        'iter-time': {'type': 'integer', 'minimum': 1},
+    },
+}
+
+
+def format_argv(options, device):
+    """``cryptsetup luksFormat`` for *options*: pure, tested by value.
+    The key comes on stdin."""
+    argv = ['cryptsetup', 'luksFormat', '--batch-mode', '--type',
+            options.get('type', 'luks2')]
+    for key, flag in (('cipher', '--cipher'), ('key-size', '--key-size')):
+        if key in options:
+            argv += [flag, str(options[key])]
+    pbkdf = options.get('pbkdf', {})
+    for key, flag in (('type', '--pbkdf'),
+                      ('iterations', '--pbkdf-force-iterations'),
+                      ('memory', '--pbkdf-memory'),
+                      ('parallel', '--pbkdf-parallel'),
+                      ('iter-time', '--iter-time')):
+        if key in pbkdf:
+            argv += [flag, str(pbkdf[key])]
+    for key, flag in (('label', '--label'), ('uuid', '--uuid')):
+        if key in options:
+            argv += [flag, options[key]]
+    return argv + ['--key-file', '-', device]
+
+
+def open_argv(luks_type, device, name):
+    return ['cryptsetup', 'open', '--type', luks_type, '--key-file', '-',
+            device, name]
+
+
+def crypttab_line(name, luks_uuid, options):
+    return '%s UUID=%s %s %s' % (name, luks_uuid,
+                                 options.get('crypttab-key', 'none'),
+                                 options.get('options', 'luks'))
+
+
+# -- what the kernel holds --------------------------------------------------
+
+def dm_kernel_name(name, sys_block=None):
+    """Kernel name (dm-3) of the device-mapper device called *name*."""
+    sys_block = sys_block or sysfs.SYS_BLOCK
+    try:
+        entries = os.listdir(sys_block)
+    except OSError:
+        return None
+    for entry in sorted(entries):
+        if entry.startswith('dm-') and _read(
+                os.path.join(sys_block, entry, 'dm', 'name')) == name:
+            return entry
+    return None
+
+
+def _read(path):
+    try:
+        with open(path) as src:
+            return src.read().strip()
+    except OSError:
+        return None
+
+
+def _is_block(path):
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def mapper_node(name, on_create=None):
+    """``/dev/mapper/<name>``, made from sysfs if libdevmapper made none
+    (a /dev that is no devtmpfs and has no udev)."""
+    path = os.path.join(MAPPER, name)
+    if _is_block(path):
+        return path
+    kname = dm_kernel_name(name)
+    numbers = kname and _read(os.path.join(sysfs.SYS_BLOCK, kname, 'dev'))
+    if not numbers:
+        raise BlockDeviceError('cryptsetup opened %s but the kernel lists no '
+                               'device-mapper device of that name' % name)
+    major, minor = (int(x) for x in numbers.split(':'))
+    if on_create:
+        on_create(path)
+    os.makedirs(MAPPER, exist_ok=True)
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.mknod(path, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+    return path
+
+
+@resources.releaser('luks-mapping')
+def release_mapping(runner, args):
+    # Found by name in sysfs: the process may have died between opening
+    # the mapping and recording it.
+    name = args['name']
+    if dm_kernel_name(name) is None:
+        return
+    try:
+        runner.run(['cryptsetup', 'close', name], env=DM_ENV)
+    except CommandError as err:
+        kname = dm_kernel_name(name)
+        if kname is None:
+            return
+        try:
+            held = sorted(os.listdir(os.path.join(sysfs.SYS_BLOCK, kname,
+                                                  'holders')))
+        except OSError:
+            held = []
+        raise resources.ReleaseError('cannot close LUKS mapping %s: %s%s' % (
+            name, err.output.strip() or err,
+            '; held by: ' + ', '.join(held) if held else ''))
+
+
+# -- the node -----------------------------------------------------------------
+
+class CryptNode(plugin.Node):
+    """A LUKS header on the base device and its open mapping."""
+    kind = 'crypt'
+
+    @property
+    def luks_type(self):
+        return self.options.get('type', 'luks2')
+
+    def validate(self, graph, params):
+        base = graph[self.deps[0]]
+        if base.kind in NOT_BLOCK_KINDS:
+            raise ConfigError(self.path + '.base', 'crypt needs a block '
+                              'device as base; %s is a %s node'
+                              % (base.name, base.kind))
+
+    def tools(self, params):
+        return {'cryptsetup': 'cryptsetup-bin'}
+
+    def plan(self, pctx):
+        base = pctx.planned.get(self.deps[0], {})
+        if 'size' not in base:
+            return
+        header = HEADER_BYTES[self.luks_type]
+        if base['size'] < header + MIB:
+            raise ConfigError(self.path, 'base %s is %d bytes: a %s header '
+                              'alone takes %d MiB, and at least 1 MiB must '
+                              'be left for data' % (self.deps[0],
+                                                    base['size'],
+                                                    self.luks_type,
+                                                    header // MIB))
+        pctx.of(self.name).update(size=base['size'] - header,
+                                  sector_size=base.get('sector_size', 512))
+
+    def claims(self):
+        return [('mapper', self.name)]
+
+    def held_resources(self, params):
+        return [('luks-mapping', {'name': self.name})]
+
+    def preflight(self, runner, params):
+        if dm_kernel_name(self.name) or os.path.lexists(
+                os.path.join(MAPPER, self.name)):
+            raise UsageError('%s: a device-mapper device %s already exists '
+                             'on this host: close it (cryptsetup close %s) '
+                             'or release the build that left it '
+                             '(dib-block-device cleanup)'
+                             % (self.path, self.name, self.name))
+        self.key()
+        source = self.options.get('passphrase-env')
+        return ['%s: no device-mapper device named %s; the key (%s) is '
+                'readable' % (self.path, self.name, 'from $' + source
+                              if source else self.options['key-file'])]
+
+    def key(self):
+        """The key bytes, from the variable or file the config names."""
+        var = self.options.get('passphrase-env')
+        if var is not None:
+            value = os.environ.get(var)
+            if not value:
+                raise UsageError('%s.passphrase-env: the environment '
+                                 'variable %s is %s' % (
+                                     self.path, var,
+                                     'empty' if value == '' else 'not set'))
+            return value.encode()
+        path = self.options['key-file']
+        try:
+            with open(path, 'rb') as src:
+                data = src.read()
+        except OSError as err:
+            raise UsageError('%s.key-file: cannot read %s: %s'
+                             % (self.path, path, err.strerror))
+        if not data:
+            raise UsageError('%s.key-file: %s is empty' % (self.path, path))
+        return data
+
+    def create(self, ctx):
+        device = ctx.device(self.deps[0])
+        key = self.key()
+        ctx.runner.run(format_argv(self.options, device), stdin=key,
+                       env=DM_ENV)
+        ctx.hold(self, 'luks-mapping', name=self.name)
+        ctx.runner.run(open_argv(self.luks_type, device, self.name),
+                       stdin=key, env=DM_ENV)
+        mapped = mapper_node(self.name, on_create=lambda path: ctx.hold(
+            self, 'device-node', path=path))
+        luks_uuid = ctx.runner.run(['cryptsetup', 'luksUUID', device],
+                                   env=DM_ENV).stdout.strip()
+        ctx.record(self, device=mapped, luks_device=device, uuid=luks_uuid,
+                   luks_type=self.luks_type,
+                   crypttab=crypttab_line(self.name, luks_uuid,
+                                          self.options))
+
+
+class Crypt(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['base', 'name'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'base': plugin.BASE_SCHEMA,
+            'type': {'enum': ['luks2', 'luks1']},
+            'cipher': {'type': 'string'},
+            'key-size': {'type': 'integer', 'minimum': 8,
+                         'multipleOf': 8},
+            'key-file': {'type': 'string', 'minLength': 1},
+            'passphrase-env': {'type': 'string'},
+            'pbkdf': PBKDF_SCHEMA,
+            'label': {'type': 'string', 'minLength': 1, 'maxLength': 47},
+            'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
+            'options': {'type': 'string'},
+            'crypttab-key': {'type': 'string'},
+        },
+    }
+    NODE_TYPES = (CryptNode,)
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        for key, (pattern, what) in WORDS.items():
+            if key in options and not re.match(pattern, options[key]):
+                # A passphrase put here by mistake is not echoed.
+                got = ('' if key == 'passphrase-env'
+                       else ', got %r' % options[key])
+                raise ConfigError('%s.%s' % (path, key), 'expected %s%s'
+                                  % (what, got))
+        _check_key_source(options, path)
+        _check_luks_options(options, path)
+        return [CryptNode(plugin_name, options['name'], path,
+                          [options['base']], options)]
+
+
+def _check_key_source(options, path):
+    sources = [key for key in ('key-file', 'passphrase-env')
+               if key in options]
+    if not sources:
+        raise ConfigError(path, 'no key: set passphrase-env (the name of '
+                          'an environment variable holding the passphrase) '
+                          'or key-file (an absolute path)')
+    if len(sources) > 1:
+        raise ConfigError(path, 'key-file and passphrase-env exclude each '
+                          'other: set one of them')
+    if 'key-file' in options and not os.path.isabs(options['key-file']):
+        raise ConfigError(path + '.key-file', 'expected an absolute path, '
+                          'got %r' % options['key-file'])
+
+
+def _check_luks_options(options, path):
+    luks_type = options.get('type', 'luks2')
+    pbkdf = options.get('pbkdf', {})
+    kdf = pbkdf.get('type')
+    if luks_type == 'luks1':
+        if 'label' in options:
+            raise ConfigError(path + '.label', 'LUKS1 has no label; use '
+                              'type luks2')
+        if kdf not in (None, 'pbkdf2'):
+            raise ConfigError(path + '.pbkdf.type', 'LUKS1 takes only '
+                              'pbkdf2, got %r' % kdf)
+    if kdf == 'pbkdf2':
+        for key in ('memory', 'parallel'):
+            if key in pbkdf:
+                raise ConfigError('%s.pbkdf.%s' % (path, key), 'applies to '
+                                  'argon2i and argon2id only, not pbkdf2')
+    if 'iterations' in pbkdf and pbkdf['iterations'] < MIN_ITERATIONS[kdf]:
+        raise ConfigError(path + '.pbkdf.iterations', '%s needs at least %d '
+                          'iterations, got %d' % (kdf, MIN_ITERATIONS[kdf],
+                                                  pbkdf['iterations']))

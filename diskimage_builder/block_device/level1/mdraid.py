@@ -1,0 +1,446 @@
+"""``mdraid``: a Linux software RAID (md) array over several devices.
+
+    - mdraid:
+        name: root_md             # the array name: /dev/md/root_md
+        base: [image0p1, image1p1]   # partitions or whole disks
+        level: 1                  # 0, 1, 5, 6, 10 or linear
+        metadata: '1.2'           # 1.2 (default), 1.1 or 1.0 (at the end)
+        spares: 0                 # the last N of base become hot spares
+        chunk: 512KiB             # levels 0, 5, 6 and 10; default mdadm's
+        homehost: any             # default any: see below
+        uuid: 2f6f5b53-...        # array UUID; default: random
+        assume-clean: true        # default: true for 1 and 10, else false
+        mkfs: {...}               # nested children, tree form
+
+Members: at least 2 active ones (base minus spares) for levels 0, 1, 10
+and linear, 3 for level 5 and 4 for level 6; levels 0 and linear take no
+spares.  Two ``local_loop`` images can be the members
+(``base: [image0, image1]``), or partitions on them.
+
+Names: the superblock stores ``<homehost>:<name>``.  The default homehost
+``any`` is mdadm's wild card: the booted system assembles the array as
+/dev/md/<name> whatever its host name, with or without the mdadm.conf
+line that ``writefstab`` writes beside the fstab
+(``ARRAY /dev/md/<name> metadata=1.2 UUID=... name=any:<name>``).
+
+Resync: a fresh image holds no data, so for mirrors (levels 1 and 10)
+``--assume-clean`` is the default: the members are all zeros on a new
+sparse image, identical already, and the build is not slowed down by a
+resync competing with it.  Parity levels (5, 6) default to a normal
+initial sync, since their parity is only right after one (or on members
+known to be zeros: set ``assume-clean: true`` yourself then); a resync
+cut short by ``umount`` resumes when the image next assembles.
+
+Isolation from the build host: every mdadm call gets ``--config=none``
+where it reads a config (so the host's mdadm.conf neither shapes nor
+names the array) and ``MDADM_NO_UDEV=1`` (mdadm makes /dev/md/<name>
+itself and waits for no udev).  mdadm writes no config file; it only
+keeps its runtime map in /run/mdadm.  An array of the same name already
+running on the host is refused before anything is created.  At umount
+the array is found by its members in sysfs (``/sys/block/md*/slaves``),
+not by a recorded device number, and stopped; where a udev runs whose
+rules re-assemble md members (Debian's 64-md-raid-assembly.rules reacts
+to the close that ``mdadm --stop`` causes), the stop waits for udev and
+stops whatever came back.
+
+Host tools: mdadm; udevadm only where a udev daemon runs.
+"""
+import os
+import shutil
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device.config import parse_size_at
+from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.errors import UsageError
+from diskimage_builder.block_device.runner import CommandError
+
+MIB = 1 << 20
+MD_ENV = {'MDADM_NO_UDEV': '1'}
+MD_DIR = '/dev/md'
+LEVELS = (0, 1, 5, 6, 10, 'linear')
+# Active members each level needs (mdadm wants --force for fewer).
+MIN_MEMBERS = {0: 2, 1: 2, 5: 3, 6: 4, 10: 2, 'linear': 2}
+STRIPED = (0, 5, 6, 10)
+MIRRORED = (1, 10)
+METADATA = ('1.0', '1.1', '1.2')
+NOT_BLOCK_KINDS = ('mkfs', 'mount', 'fstab', 'table', 'pv', 'vg')
+UUID_PATTERN = ('^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|'
+                '[0-9a-fA-F]{8}(:[0-9a-fA-F]{8}){3})$')
+# A v1 superblock keeps "<homehost>:<name>" in 32 bytes with its NUL;
+# mdadm silently drops the homehost from a longer one.
+SET_NAME_MAX = 31
+# Re-scans after a stop, for arrays a host udev re-assembled.
+STOP_ROUNDS = 3
+
+
+def create_argv(name, options, members):
+    """``mdadm --create`` for *options*: pure, tested by value."""
+    level = options['level']
+    spares = options.get('spares', 0)
+    argv = ['mdadm', '--create', os.path.join(MD_DIR, name), '--config=none',
+            '--run', '--level=%s' % level,
+            '--raid-devices=%d' % (len(members) - spares)]
+    if spares:
+        argv.append('--spare-devices=%d' % spares)
+    argv += ['--metadata=%s' % metadata(options), '--name=%s' % name,
+             '--homehost=%s' % options.get('homehost', 'any')]
+    if 'chunk' in options:
+        argv.append('--chunk=%dK' % (sizes.parse_size(options['chunk'])
+                                     // 1024))
+    if 'uuid' in options:
+        argv.append('--uuid=%s' % options['uuid'])
+    if assume_clean(options):
+        argv.append('--assume-clean')
+    return argv + list(members)
+
+
+def metadata(options):
+    # YAML reads 1.2 unquoted as a number: str() gives the same text.
+    return str(options.get('metadata', '1.2'))
+
+
+def assume_clean(options):
+    level = options['level']
+    if level in (0, 'linear'):
+        return False
+    return options.get('assume-clean', level in MIRRORED)
+
+
+def mdadm_conf_line(name, detail, spares):
+    line = 'ARRAY %s metadata=%s UUID=%s name=%s' % (
+        os.path.join(MD_DIR, name), detail['MD_METADATA'], detail['MD_UUID'],
+        detail['MD_NAME'])
+    return line + (' spares=%d' % spares if spares else '')
+
+
+def parse_export(text):
+    return dict(line.split('=', 1) for line in text.splitlines()
+                if '=' in line)
+
+
+def data_bytes(member_size, metadata_version):
+    """A lower bound of the data area mdadm leaves on a member.
+
+    mdadm reserves room for the superblock, bad-block log and bitmap, and
+    (1.1 and 1.2) reshape headroom of about 0.1% of the device, at most
+    128 MiB, rounded to 1 MiB; exact figures vary with the mdadm version.
+    """
+    reserve = min(128 * MIB, member_size // 1000) + MIB
+    reserve = -(-reserve // MIB) * MIB
+    if metadata_version == '1.0':
+        reserve = MIB
+    return max(0, member_size - reserve) // (64 * 1024) * (64 * 1024)
+
+
+def array_bytes(level, data, active, chunk):
+    if level in STRIPED:
+        data -= data % chunk
+    if level == 'linear' or level == 0:
+        return data * active
+    return {1: data, 5: data * (active - 1), 6: data * (active - 2),
+            10: data * active // 2 // chunk * chunk}[level]
+
+
+# -- what the kernel holds --------------------------------------------------
+
+def arrays_over(members, uuid=None, sys_block=None):
+    """md devices (md127...) built on any of the kernel names *members*,
+    active or only partly assembled; with *uuid*, only the array of that
+    UUID where the kernel shows it (md/uuid)."""
+    sys_block = sys_block or sysfs.SYS_BLOCK
+    members = set(members)
+    found = []
+    try:
+        entries = os.listdir(sys_block)
+    except OSError:
+        return found
+    for entry in sorted(entries):
+        if not entry.startswith('md'):
+            continue
+        try:
+            slaves = set(os.listdir(os.path.join(sys_block, entry,
+                                                 'slaves')))
+        except OSError:
+            continue
+        shown = _read(os.path.join(sys_block, entry, 'md', 'uuid'))
+        if uuid and shown and _hex(shown) != _hex(uuid):
+            continue
+        if slaves & members:
+            found.append(entry)
+    return found
+
+
+def _hex(uuid):
+    # mdadm writes 8:8:8:8 hex digits, the kernel a dashed UUID.
+    return uuid.replace(':', '').replace('-', '').lower()
+
+
+def running_arrays(sys_block=None):
+    """md devices the kernel runs (or holds inactive): any state but
+    'clear', which a stopped array's left-over node shows."""
+    sys_block = sys_block or sysfs.SYS_BLOCK
+    try:
+        entries = os.listdir(sys_block)
+    except OSError:
+        return []
+    found = []
+    for entry in sorted(entries):
+        state = _read(os.path.join(sys_block, entry, 'md', 'array_state'))
+        if state is not None and state != 'clear':
+            found.append(entry)
+    return found
+
+
+def _read(path):
+    try:
+        with open(path) as src:
+            return src.read().strip()
+    except OSError:
+        return None
+
+
+def udev_running():
+    return os.path.exists('/run/udev/control')
+
+
+def scan_names(runner):
+    """Names of the arrays the host runs, as mdadm reports them."""
+    out = runner.run(['mdadm', '--detail', '--scan', '--config=none'],
+                     env=MD_ENV, check=False).stdout
+    names = set()
+    for line in out.splitlines():
+        for word in line.split():
+            if word.startswith('name='):
+                names.add(word[5:].rsplit(':', 1)[-1])
+            elif word.startswith(MD_DIR + '/'):
+                names.add(word[len(MD_DIR) + 1:])
+    return names
+
+
+def arrays_named(runner, name):
+    """Running md devices whose array name is *name* (``cleanup
+    --from-system``, which knows no members; the host-wide claim on the
+    name keeps other builds' arrays out)."""
+    found = []
+    for kname in running_arrays():
+        detail = parse_export(runner.run(
+            ['mdadm', '--detail', '--export', '/dev/' + kname], env=MD_ENV,
+            check=False).stdout)
+        if detail.get('MD_NAME', '').rsplit(':', 1)[-1] == name:
+            found.append(kname)
+    return found
+
+
+def _ours(runner, args):
+    if args.get('members'):
+        return arrays_over(args['members'], args.get('uuid'))
+    return arrays_named(runner, args['name'])
+
+
+@resources.releaser('md-array')
+def release_array(runner, args):
+    # Found by member in sysfs: the process may have died between
+    # mdadm --create and recording the array, and a host udev may have
+    # re-assembled it under another md number.  The UUID, once recorded,
+    # keeps a later array on reused loop devices safe.
+    for _ in range(STOP_ROUNDS):
+        found = _ours(runner, args)
+        if not found:
+            return
+        for kname in found:
+            _stop(runner, kname, args['name'])
+        if udev_running() and shutil.which('udevadm'):
+            runner.run(['udevadm', 'settle', '--timeout=10'], check=False)
+    found = _ours(runner, args)
+    if found:
+        raise resources.ReleaseError(
+            'md array %s keeps coming back as %s (a udev rule re-assembles '
+            'it?); stop it with mdadm --stop /dev/%s' % (
+                args['name'], ', '.join(found), found[0]))
+
+
+def _stop(runner, kname, name):
+    device = '/dev/' + kname
+    try:
+        runner.run(['mdadm', '--stop', device], env=MD_ENV)
+    except CommandError as err:
+        if running_state(kname) in (None, 'clear'):
+            return
+        raise resources.ReleaseError('cannot stop md array %s (%s): %s' % (
+            name, device, err.output.strip() or err))
+    # mdadm made /dev/md/<name> (no udev) and leaves it behind pointing
+    # at the stopped md node, which a later array may reuse.
+    link = os.path.join(MD_DIR, name)
+    if os.path.islink(link) and os.path.basename(
+            os.path.realpath(link)) == kname:
+        os.unlink(link)
+
+
+def running_state(kname):
+    return _read(os.path.join(sysfs.SYS_BLOCK, kname, 'md', 'array_state'))
+
+
+# -- the node -----------------------------------------------------------------
+
+class MdraidNode(plugin.Node):
+    """An md array over the base devices, running until umount."""
+    kind = 'mdraid'
+
+    @property
+    def level(self):
+        return self.options['level']
+
+    def validate(self, graph, params):
+        for index, name in enumerate(self.deps):
+            base = graph[name]
+            if base.kind in NOT_BLOCK_KINDS:
+                raise ConfigError('%s.base[%d]' % (self.path, index),
+                                  'mdraid needs block devices as members; '
+                                  '%s is a %s node' % (name, base.kind))
+
+    def tools(self, params):
+        return {'mdadm': 'mdadm'}
+
+    def plan(self, pctx):
+        members = [pctx.planned.get(name, {}) for name in self.deps]
+        if not all('size' in m for m in members):
+            return
+        active = len(self.deps) - self.options.get('spares', 0)
+        data = min(data_bytes(m['size'], metadata(self.options))
+                   for m in members)
+        chunk = sizes.parse_size(self.options.get('chunk', '512KiB'))
+        size = array_bytes(self.level, data, active, chunk)
+        if size < MIB:
+            raise ConfigError(self.path + '.base', 'the members are too '
+                              'small for an md array: %d bytes of data '
+                              'each at most' % data)
+        pctx.of(self.name).update(
+            size=size,
+            sector_size=max(m.get('sector_size', 512) for m in members),
+            zeroed=all(m.get('zeroed', False) for m in members))
+
+    def claims(self):
+        return [('md', self.name)]
+
+    def held_resources(self, params):
+        return [('md-array', {'name': self.name})]
+
+    def preflight(self, runner, params):
+        link = os.path.join(MD_DIR, self.name)
+        clash = None
+        if os.path.exists(link) and running_state(
+                sysfs.kernel_name(link)) not in (None, 'clear'):
+            clash = sysfs.kernel_name(link)
+        elif running_arrays() and self.name in scan_names(runner):
+            clash = 'an array named %s' % self.name
+        if clash:
+            raise UsageError('%s: an md array named %s is already running '
+                             'on this host (%s): stop it (mdadm --stop) or '
+                             'release the build that left it '
+                             '(dib-block-device cleanup)'
+                             % (self.path, self.name, clash))
+        return ['%s: no md array named %s running' % (self.path, self.name)]
+
+    def create(self, ctx):
+        members = [ctx.device(name) for name in self.deps]
+        entry = ctx.hold(self, 'md-array', name=self.name,
+                         members=[sysfs.kernel_name(m) for m in members])
+        ctx.runner.run(create_argv(self.name, self.options, members),
+                       env=MD_ENV)
+        link = os.path.join(MD_DIR, self.name)
+        detail = parse_export(ctx.runner.run(
+            ['mdadm', '--detail', '--export', link], env=MD_ENV).stdout)
+        if 'MD_UUID' not in detail:
+            raise BlockDeviceError('mdadm --detail says nothing of %s: %r'
+                                   % (link, detail))
+        ctx.state.update(entry, uuid=detail['MD_UUID'])
+        spares = self.options.get('spares', 0)
+        ctx.record(self, device=os.path.realpath(link), link=link,
+                   uuid=detail['MD_UUID'], md_name=detail.get('MD_NAME', ''),
+                   level=str(self.level), members=members,
+                   **{'mdadm.conf': mdadm_conf_line(self.name, detail,
+                                                    spares)})
+
+
+class Mdraid(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['name', 'base', 'level'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'base': {'type': 'array', 'items': plugin.NAME_SCHEMA,
+                     'minItems': 1, 'uniqueItems': True,
+                     'description': 'a list of the member devices\' node '
+                                    'names, each once'},
+            'level': {'enum': list(LEVELS)},
+            'metadata': {'type': ['string', 'number']},
+            'spares': {'type': 'integer', 'minimum': 0},
+            'chunk': {'type': ['string', 'integer']},
+            'homehost': {'type': 'string', 'pattern': '^[A-Za-z0-9_.-]+$',
+                         'description': 'a host name of letters, digits '
+                                        'and _ . - (default: any)'},
+            'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
+            'assume-clean': {'type': 'boolean'},
+        },
+    }
+    NODE_TYPES = (MdraidNode,)
+
+    @classmethod
+    def default_name(cls, plugin_name, options):
+        return None
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        _check_members(options, path)
+        _check_geometry(options, path)
+        return [MdraidNode(plugin_name, options['name'], path,
+                           list(options['base']), options,
+                           {'level': str(options['level'])})]
+
+
+def _check_members(options, path):
+    level = options['level']
+    spares = options.get('spares', 0)
+    active = len(options['base']) - spares
+    if spares and level in (0, 'linear'):
+        raise ConfigError(path + '.spares', 'level %s has no redundancy '
+                          'and takes no spares' % level)
+    if active < MIN_MEMBERS[level]:
+        raise ConfigError(path + '.base', 'level %s needs at least %d '
+                          'active members, got %d (%d in base%s)' % (
+                              level, MIN_MEMBERS[level], active,
+                              len(options['base']),
+                              ' minus %d spares' % spares if spares else ''))
+
+
+def _check_geometry(options, path):
+    level = options['level']
+    if metadata(options) not in METADATA:
+        raise ConfigError(path + '.metadata', 'expected one of %s (quote it '
+                          'in YAML), got %r' % (', '.join(METADATA),
+                                                options['metadata']))
+    name = '%s:%s' % (options.get('homehost', 'any'), options['name'])
+    if len(name) > SET_NAME_MAX:
+        raise ConfigError(path + '.name', '"%s" is %d characters; the md '
+                          'superblock holds homehost:name in at most %d'
+                          % (name, len(name), SET_NAME_MAX))
+    if 'assume-clean' in options and level in (0, 'linear'):
+        raise ConfigError(path + '.assume-clean', 'level %s has nothing to '
+                          'resync' % level)
+    if 'chunk' in options:
+        if level not in STRIPED:
+            raise ConfigError(path + '.chunk', 'level %s has no chunks (only '
+                              'levels 0, 5, 6 and 10 do)' % level)
+        chunk = parse_size_at(options['chunk'], path + '.chunk')
+        if chunk < 4096 or chunk % 4096 or (
+                level != 0 and chunk & (chunk - 1)):
+            raise ConfigError(path + '.chunk', 'expected a %smultiple of 4 '
+                              'KiB such as 512KiB, got %d bytes' % (
+                                  'power of two ' if level != 0 else '',
+                                  chunk))

@@ -1,0 +1,519 @@
+"""The mdraid plugin with a fake runner: commands, sizes, errors."""
+import os
+
+import fixtures
+import yaml
+
+from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import config
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device.errors import UsageError
+from diskimage_builder.block_device.level1 import mdraid
+from diskimage_builder.block_device.tests import test_config
+from diskimage_builder.block_device.tests import test_crypt
+from diskimage_builder.block_device.tests.fakes import FakeRunner
+from diskimage_builder.block_device.tests.fakes import TempBuild
+from diskimage_builder.block_device.tests.fakes import TestCase
+from diskimage_builder.block_device.tests.test_crypt import FakeMapper
+from diskimage_builder.block_device.tests.test_crypt import KEY
+from diskimage_builder.block_device.tests.test_crypt import LUKS_UUID
+from diskimage_builder.block_device.tests.test_crypt import RecordingRunner
+from diskimage_builder.block_device.tests.test_crypt import blkid
+
+MD_UUID = '532bc60f:0343e30a:5b11fd8e:fea33707'
+FS_UUID = '0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10'
+MIB = 1 << 20
+
+RAID1 = """
+- local_loop: {name: image0, size: 64MiB}
+- local_loop: {name: image1, size: 64MiB}
+- mdraid:
+    name: root_md
+    base: [image0, image1]
+    level: 1
+    mkfs:
+      name: mkfs_root
+      type: ext4
+      mount: {mount_point: /, fstab: {}}
+"""
+
+STACK = """
+- local_loop: {name: image0, size: 64MiB}
+- local_loop: {name: image1, size: 64MiB}
+- mdraid:
+    name: root_md
+    base: [image0, image1]
+    level: 1
+    crypt:
+      name: cryptroot
+      passphrase-env: DIB_TEST_LUKS_KEY
+      pbkdf: {type: pbkdf2, iterations: 1000}
+      mkfs:
+        name: mkfs_root
+        type: ext4
+        opts: -E bogus
+        mount: {mount_point: /, fstab: {}}
+"""
+
+
+def detail(name='root_md', metadata='1.2'):
+    return ('MD_LEVEL=raid1\nMD_DEVICES=2\nMD_METADATA=%s\nMD_UUID=%s\n'
+            'MD_DEVNAME=%s\nMD_NAME=any:%s\n' % (metadata, MD_UUID, name,
+                                                 name))
+
+
+class FakeArrays(fixtures.Fixture):
+    """Which md arrays sysfs shows over which members; udev absent."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def _setUp(self):
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.mdraid.arrays_over',
+            lambda members, uuid=None, sys_block=None: sorted(
+                md for md, slaves in self.arrays.items()
+                if set(slaves) & set(members))))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.mdraid.running_arrays',
+            lambda sys_block=None: sorted(self.arrays)))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.mdraid.udev_running',
+            lambda: False))
+
+
+class TestArgv(TestCase):
+
+    def test_create_table(self):
+        members = ['/dev/a', '/dev/b', '/dev/c', '/dev/d']
+        head = ['mdadm', '--create', '/dev/md/r', '--config=none', '--run']
+        table = [
+            ({'level': 1}, members[:2],
+             head + ['--level=1', '--raid-devices=2', '--metadata=1.2',
+                     '--name=r', '--homehost=any', '--assume-clean']
+             + members[:2]),
+            ({'level': 1, 'assume-clean': False, 'metadata': 1.0,
+              'homehost': 'builder'}, members[:2],
+             head + ['--level=1', '--raid-devices=2', '--metadata=1.0',
+                     '--name=r', '--homehost=builder'] + members[:2]),
+            ({'level': 5, 'spares': 1, 'chunk': '64KiB'}, members,
+             head + ['--level=5', '--raid-devices=3', '--spare-devices=1',
+                     '--metadata=1.2', '--name=r', '--homehost=any',
+                     '--chunk=64K'] + members),
+            ({'level': 6, 'assume-clean': True, 'uuid': MD_UUID}, members,
+             head + ['--level=6', '--raid-devices=4', '--metadata=1.2',
+                     '--name=r', '--homehost=any', '--uuid=' + MD_UUID,
+                     '--assume-clean'] + members),
+            ({'level': 10}, members[:2],
+             head + ['--level=10', '--raid-devices=2', '--metadata=1.2',
+                     '--name=r', '--homehost=any', '--assume-clean']
+             + members[:2]),
+            ({'level': 0}, members[:3],
+             head + ['--level=0', '--raid-devices=3', '--metadata=1.2',
+                     '--name=r', '--homehost=any'] + members[:3]),
+            ({'level': 'linear'}, members[:2],
+             head + ['--level=linear', '--raid-devices=2', '--metadata=1.2',
+                     '--name=r', '--homehost=any'] + members[:2]),
+        ]
+        for options, devices, argv in table:
+            self.assertEqual(argv, mdraid.create_argv('r', options, devices))
+
+    def test_mdadm_conf_line(self):
+        info = mdraid.parse_export(detail('r'))
+        self.assertEqual('ARRAY /dev/md/r metadata=1.2 UUID=%s name=any:r'
+                         % MD_UUID, mdraid.mdadm_conf_line('r', info, 0))
+        self.assertTrue(mdraid.mdadm_conf_line('r', info, 1).endswith(
+            ' spares=1'))
+
+
+class TestSizes(TestCase):
+
+    def size(self, level, members, member_size=200 * MIB, spares=0):
+        text = ''.join('- local_loop: {name: i%d, size: %d}\n'
+                       % (n, member_size) for n in range(members))
+        text += ('- mdraid: {name: r, level: %s, spares: %d, base: [%s]}\n'
+                 % (level, spares, ', '.join('i%d' % n
+                                             for n in range(members))))
+        nodes = config.build(yaml.safe_load(text), test_config.PARAMS)
+        return blockdevice.plan(test_config.PARAMS, nodes)['r']
+
+    def test_a_lower_bound_of_what_mdadm_gives(self):
+        # mdadm 4.2 gave 199 MiB of data per 200 MiB member (VM tier)
+        data = 198 * MIB
+        self.assertEqual(data, self.size(1, 2)['size'])
+        self.assertEqual(2 * data, self.size(5, 3)['size'])
+        self.assertEqual(2 * data, self.size(6, 4)['size'])
+        self.assertEqual(2 * data, self.size(10, 4)['size'])
+        self.assertEqual(3 * data, self.size(0, 3)['size'])
+        self.assertEqual(2 * data, self.size("linear", 2)['size'])
+        self.assertEqual(data, self.size(1, 3, spares=1)['size'])
+
+    def test_zeroed_and_sector_size_carry_over(self):
+        planned = self.size(1, 2)
+        self.assertTrue(planned['zeroed'])
+        self.assertEqual(512, planned['sector_size'])
+
+    def test_large_members_keep_headroom(self):
+        self.assertEqual(mdraid.data_bytes(1 << 40, '1.2'),
+                         (1 << 40) - 129 * MIB)
+        self.assertEqual(mdraid.data_bytes(1 << 40, '1.0'),
+                         (1 << 40) - MIB)
+
+
+class CreateCase(TestCase):
+
+    CONFIG = RAID1
+
+    def setUp(self):
+        super().setUp()
+        self.build = self.useFixture(TempBuild(self.CONFIG))
+        self.useFixture(fixtures.EnvironmentVariable('DIB_TEST_LUKS_KEY',
+                                                     KEY))
+        self.mapper = self.useFixture(FakeMapper())
+        self.md = self.useFixture(FakeArrays())
+        self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.blockdevice.check_tools',
+            lambda params, nodes: None))
+        self.params = config.load_params(self.build.params_path)
+        blockdevice.init(self.params)
+        self.images = [os.path.join(self.build.image_dir, 'image%d.raw' % n)
+                       for n in (0, 1)]
+        self.loops = {self.images[0]: '/dev/loop1',
+                      self.images[1]: '/dev/loop2'}
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.sysfs.loops_backed_by',
+            lambda path: [self.loops[path]] if path in self.loops else []))
+        self.target = os.path.join(self.build.root, 'mnt')
+
+    def head(self):
+        return [
+            (['losetup', '--find', '--show', '--partscan', self.images[0]],
+             '/dev/loop1\n'),
+            (['losetup', '--find', '--show', '--partscan', self.images[1]],
+             '/dev/loop2\n'),
+            (['mdadm', '--create', '/dev/md/root_md', '--config=none',
+              '--run', '--level=1', '--raid-devices=2', '--metadata=1.2',
+              '--name=root_md', '--homehost=any', '--assume-clean',
+              '/dev/loop1', '/dev/loop2'], ''),
+            (['mdadm', '--detail', '--export', '/dev/md/root_md'],
+             detail()),
+        ]
+
+    def create(self, runner):
+        blockdevice.create(self.params, self.system(runner))
+
+    def system(self, runner):
+        """*runner*, changing the fake system as the commands would."""
+        real_run = runner.run
+
+        def run(argv, **kwargs):
+            if argv[:2] == ['mdadm', '--create']:
+                self.md.arrays['md127'] = [os.path.basename(d)
+                                           for d in argv[-2:]]
+            if argv[:2] == ['mdadm', '--stop']:
+                self.md.arrays.pop(os.path.basename(argv[-1]))
+            if argv[:2] == ['cryptsetup', 'open']:
+                self.mapper.names.add(argv[-1])
+            if argv[:2] == ['cryptsetup', 'close']:
+                self.mapper.names.discard(argv[-1])
+            return real_run(argv, **kwargs)
+        runner.run = run
+        return runner
+
+    def state(self):
+        return state_mod.State.load(blockdevice.state_folder(self.params))
+
+
+class TestCreate(CreateCase):
+
+    def test_raid1_golden_commands_and_results(self):
+        md = '/dev/md/root_md'
+        runner = RecordingRunner(self.head() + [
+            (['mkfs.ext4', '-F', '-q', '-E',
+              'lazy_itable_init=1,lazy_journal_init=1,nodiscard', '-L',
+              'cloudimg-rootfs', md], ''),
+            (['blkid', '-p', '-o', 'export', md],
+             blkid(md, 'ext4', 'cloudimg-rootfs', FS_UUID)),
+            (['mount', '-t', 'ext4', md, self.target], ''),
+        ])
+        self.create(runner)
+        runner.assert_done()
+        for argv, _, env in runner.calls:
+            if argv[0] == 'mdadm':
+                self.assertEqual({'MDADM_NO_UDEV': '1'}, env)
+        line = ('ARRAY /dev/md/root_md metadata=1.2 UUID=%s '
+                'name=any:root_md' % MD_UUID)
+        state = self.state()
+        self.assertEqual({
+            'device': md, 'link': md, 'uuid': MD_UUID,
+            'md_name': 'any:root_md', 'level': '1',
+            'members': ['/dev/loop1', '/dev/loop2'], 'mdadm.conf': line,
+        }, state.results('root_md'))
+        self.assertEqual(
+            ('md-array', {'name': 'root_md', 'members': ['loop1', 'loop2'],
+                          'uuid': MD_UUID}),
+            [(e['kind'], e['args']) for e in state.journal
+             if e['kind'] != 'claim'][4])
+        self.assertEqual(
+            [('image', self.images[0]), ('image', self.images[1]),
+             ('md', 'root_md')],
+            [(e['args']['claim'], e['args']['name']) for e in state.journal
+             if e['kind'] == 'claim'])
+        blockdevice.write_fstab(self.params)
+        with open(os.path.join(self.build.build_dir, 'built', 'etc',
+                               'mdadm', 'mdadm.conf')) as src:
+            self.assertEqual(line + '\n', src.read())
+
+    def test_umount_stops_the_array_then_detaches(self):
+        self.create(FakeRunner(self.head() + [
+            (['mkfs.ext4', '-F', '-q', '-E',
+              'lazy_itable_init=1,lazy_journal_init=1,nodiscard', '-L',
+              'cloudimg-rootfs', '/dev/md/root_md'], ''),
+            (['blkid', '-p', '-o', 'export', '/dev/md/root_md'],
+             blkid('/dev/md/root_md', 'ext4', 'cloudimg-rootfs', FS_UUID)),
+            (['mount', '-t', 'ext4', '/dev/md/root_md', self.target], '')]))
+        runner = FakeRunner([
+            ['mdadm', '--stop', '/dev/md127'],
+            ['losetup', '--detach', '/dev/loop2'],
+            ['losetup', '--detach', '/dev/loop1']])
+        blockdevice.teardown(self.params, self.system(runner), 'umount')
+        runner.assert_done()
+        self.assertEqual(['claim'] * 3 + ['image-file', 'image-file'],
+                         [e['kind'] for e in self.state().journal])
+
+    def test_preflight_refuses_a_running_array_of_that_name(self):
+        self.md.arrays['md5'] = ['sdz1', 'sdy1']
+        runner = FakeRunner([
+            (['mdadm', '--detail', '--scan', '--config=none'],
+             'ARRAY /dev/md/other metadata=1.2 name=h:root_md UUID=%s\n'
+             % MD_UUID)])
+        err = self.assertRaises(UsageError, blockdevice.create, self.params,
+                                runner)
+        self.assertIn('[2].mdraid: an md array named root_md is already '
+                      'running on this host', str(err))
+        self.assertFalse(os.path.exists(self.images[0]))
+
+    def test_preflight_passes_other_names(self):
+        self.md.arrays['md5'] = ['sdz1', 'sdy1']
+        runner = FakeRunner([
+            (['mdadm', '--detail', '--scan', '--config=none'],
+             'ARRAY /dev/md/other metadata=1.2 name=h:other UUID=%s\n'
+             % MD_UUID)])
+        node = [n for n in blockdevice.load_nodes(blockdevice.load_config(
+            self.params)) if n.kind == 'mdraid'][0]
+        node.preflight(runner, self.params)
+        runner.assert_done()
+
+
+class TestDeepStack(CreateCase):
+    """RAID1 + LUKS + ext4, and a mkfs failure that unwinds it all."""
+
+    CONFIG = STACK
+
+    def test_bad_mkfs_option_unwinds_everything(self):
+        mapped = '/dev/mapper/cryptroot'
+        runner = RecordingRunner(self.head() + [
+            (['cryptsetup', 'luksFormat', '--batch-mode', '--type', 'luks2',
+              '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000',
+              '--key-file', '-', '/dev/md/root_md'], ''),
+            (['cryptsetup', 'open', '--type', 'luks2', '--key-file', '-',
+              '/dev/md/root_md', 'cryptroot'], ''),
+            (['cryptsetup', 'luksUUID', '/dev/md/root_md'], LUKS_UUID),
+            (['mkfs.ext4', '-F', '-q', '-L', 'cloudimg-rootfs', '-E',
+              'bogus', mapped], 'Bad option(s) specified: bogus', 1),
+            ['cryptsetup', 'close', 'cryptroot'],
+            ['mdadm', '--stop', '/dev/md127'],
+            ['losetup', '--detach', '/dev/loop2'],
+            ['losetup', '--detach', '/dev/loop1'],
+        ])
+        err = self.assertRaises(Exception, self.create, runner)
+        self.assertIn('Bad option(s) specified: bogus', str(err))
+        runner.assert_done()
+        self.assertEqual([], self.state().journal)
+        self.assertEqual({}, self.md.arrays)
+        self.assertEqual(set(), self.mapper.names)
+        for image in self.images:
+            self.assertFalse(os.path.exists(image))
+
+
+class TestRelease(TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.mdraid.udev_running',
+            lambda: False))
+
+    def sysfs(self, arrays, uuids=None):
+        root = self.useFixture(fixtures.TempDir()).path
+        for md, slaves in arrays.items():
+            os.makedirs(os.path.join(root, md, 'md'))
+            with open(os.path.join(root, md, 'md', 'array_state'),
+                      'w') as out:
+                out.write('clean\n')
+            if md in (uuids or {}):
+                with open(os.path.join(root, md, 'md', 'uuid'), 'w') as out:
+                    out.write(uuids[md] + '\n')
+            for slave in slaves:
+                os.makedirs(os.path.join(root, md, 'slaves', slave))
+        os.makedirs(os.path.join(root, 'md9', 'md'))
+        with open(os.path.join(root, 'md9', 'md', 'array_state'), 'w') as out:
+            out.write('clear\n')
+        os.makedirs(os.path.join(root, 'loop1p1'))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.sysfs.SYS_BLOCK', root))
+        return root
+
+    def test_arrays_found_by_member_not_by_name(self):
+        self.sysfs({'md127': ['loop1p1', 'loop2p1'], 'md126': ['sda1']})
+        self.assertEqual(['md127'], mdraid.arrays_over(['loop2p1']))
+        self.assertEqual([], mdraid.arrays_over(['loop3p1']))
+        self.assertEqual(['md126', 'md127'], mdraid.running_arrays())
+
+    def test_a_recorded_uuid_must_match(self):
+        self.sysfs({'md127': ['loop1p1'], 'md126': ['loop2p1']},
+                   {'md127': '532bc60f-0343-e30a-5b11-fd8efea33707',
+                    'md126': '11111111-0343-e30a-5b11-fd8efea33707'})
+        members = ['loop1p1', 'loop2p1']
+        self.assertEqual(['md127'], mdraid.arrays_over(members, MD_UUID))
+        self.assertEqual(['md126', 'md127'], mdraid.arrays_over(members))
+
+    def test_release_is_a_no_op_when_stopped(self):
+        self.sysfs({'md126': ['sda1']})
+        runner = FakeRunner([])
+        resources.release(runner, {'kind': 'md-array', 'node': 'r',
+                                   'plugin': 'mdraid', 'args': {
+                                       'name': 'r', 'members': ['loop1p1']}})
+        runner.assert_done()
+
+    def test_arrays_udev_brings_back_are_stopped_too(self):
+        arrays = self.useFixture(FakeArrays())
+        arrays.arrays['md127'] = ['loop1p1', 'loop2p1']
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.mdraid.udev_running',
+            lambda: True))
+        self.useFixture(fixtures.MonkeyPatch(
+            'shutil.which', lambda tool: '/usr/bin/' + tool))
+        runner = FakeRunner([
+            ['mdadm', '--stop', '/dev/md127'],
+            ['udevadm', 'settle', '--timeout=10'],
+            ['mdadm', '--stop', '/dev/md126'],
+            ['udevadm', 'settle', '--timeout=10']])
+        real_run = runner.run
+
+        def run(argv, **kwargs):
+            if argv[1] == '--stop':
+                arrays.arrays.pop(os.path.basename(argv[2]))
+                if argv[2] == '/dev/md127':
+                    # udev's incremental assembly, under another number
+                    arrays.arrays['md126'] = ['loop2p1']
+            return real_run(argv, **kwargs)
+        runner.run = run
+        resources.release(runner, {'kind': 'md-array', 'node': 'r',
+                                   'plugin': 'mdraid', 'args': {
+                                       'name': 'r',
+                                       'members': ['loop1p1', 'loop2p1']}})
+        runner.assert_done()
+
+    def test_by_name_when_no_members_are_known(self):
+        # cleanup --from-system: the node knows its name, not its members
+        self.sysfs({'md127': ['loop1p1'], 'md126': ['sda1']})
+        node = [n for n in config.build(yaml.safe_load(RAID1),
+                                        test_config.PARAMS)
+                if n.kind == 'mdraid'][0]
+        self.assertEqual([('md', 'root_md')], node.claims())
+        (kind, args), = node.held_resources(test_config.PARAMS)
+        runner = FakeRunner([
+            (['mdadm', '--detail', '--export', '/dev/md126'],
+             detail('other')),
+            (['mdadm', '--detail', '--export', '/dev/md127'], detail()),
+            ['mdadm', '--stop', '/dev/md127'],
+            (['mdadm', '--detail', '--export', '/dev/md126'],
+             detail('other')),
+            (['mdadm', '--detail', '--export', '/dev/md127'], '', 1)])
+        resources.release(runner, {'kind': kind, 'node': '(system)',
+                                   'plugin': 'mdraid', 'args': args})
+        runner.assert_done()
+
+    def test_an_array_that_keeps_coming_back_is_reported(self):
+        arrays = self.useFixture(FakeArrays())
+        arrays.arrays['md127'] = ['loop1p1']
+        runner = FakeRunner([['mdadm', '--stop', '/dev/md127']] * 3)
+        err = self.assertRaises(resources.ReleaseError, resources.release,
+                                runner, {'kind': 'md-array', 'node': 'r',
+                                         'plugin': 'mdraid', 'args': {
+                                             'name': 'r',
+                                             'members': ['loop1p1']}})
+        self.assertIn('md array r keeps coming back', str(err))
+
+
+class TestValidationErrors(test_crypt.ValidationCases):
+
+    LOOPS = ('- local_loop: {name: a}\n- local_loop: {name: b}\n'
+             '- local_loop: {name: c}\n- local_loop: {name: d}\n')
+    CASES = [
+        (LOOPS + '- mdraid: {name: r, base: [a], level: 1}',
+         '[4].mdraid.base: level 1 needs at least 2 active members, got 1 '
+         '(1 in base)'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b], level: 5}',
+         '[4].mdraid.base: level 5 needs at least 3 active members, got 2'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b, c], level: 6}',
+         '[4].mdraid.base: level 6 needs at least 4 active members, got 3'),
+        (LOOPS + '- mdraid: {name: r, base: [a], level: 10}',
+         '[4].mdraid.base: level 10 needs at least 2'),
+        (LOOPS + '- mdraid: {name: r, base: [a], level: linear}',
+         '[4].mdraid.base: level linear needs at least 2'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b, c], level: 1, spares: 2}',
+         '[4].mdraid.base: level 1 needs at least 2 active members, got 1 '
+         '(3 in base minus 2 spares)'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b, c], level: 0, spares: 1}',
+         '[4].mdraid.spares: level 0 has no redundancy and takes no spares'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b], level: 3}',
+         "[4].mdraid.level: expected one of 0, 1, 5, 6, 10, 'linear', got 3"),
+        (LOOPS + '- mdraid: {name: r, base: [a, a], level: 1}',
+         '[4].mdraid.base: a list of the member devices\' node names, each '
+         'once'),
+        (LOOPS + '- mdraid: {name: r, base: a, level: 1}',
+         '[4].mdraid.base: expected a list, got a string'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b], level: 1, '
+         'metadata: 0.90}',
+         "[4].mdraid.metadata: expected one of 1.0, 1.1, 1.2 (quote it in "
+         "YAML), got 0.9"),
+        (LOOPS + '- mdraid: {name: r, base: [a, b], level: 1, chunk: 64KiB}',
+         '[4].mdraid.chunk: level 1 has no chunks'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b, c], level: 5, '
+         'chunk: 512K}',
+         '[4].mdraid.chunk: expected a power of two multiple of 4 KiB such '
+         'as 512KiB, got 512000 bytes'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b], level: 0, '
+         'assume-clean: true}',
+         '[4].mdraid.assume-clean: level 0 has nothing to resync'),
+        (LOOPS + '- mdraid: {name: r, base: [a, b], level: 1, '
+         'raid-devices: 2}', "[4].mdraid: unknown option 'raid-devices'"),
+        (LOOPS + '- mdraid: {base: [a, b], level: 1}',
+         "[4].mdraid: 'name' is required but missing"),
+        (LOOPS + '- mdraid: {name: a_rather_long_array_name_xyz, '
+         'base: [a, b], level: 1}',
+         '[4].mdraid.name: "any:a_rather_long_array_name_xyz" is 32 '
+         'characters; the md superblock holds homehost:name in at most 31'),
+        (LOOPS + '- mdraid: {name: r, base: [a, e], level: 1}',
+         "[4].mdraid.base: base 'e' names no node"),
+        (LOOPS + '- mkfs: {name: fs, base: a, type: ext4}\n'
+         '- mdraid: {name: r, base: [b, fs], level: 1}',
+         '[5].mdraid.base[1]: mdraid needs block devices as members; fs is '
+         'a mkfs node'),
+        ('- local_loop: {name: a, size: 2MiB}\n'
+         '- local_loop: {name: b, size: 2MiB}\n'
+         '- mdraid: {name: r, base: [a, b], level: 1}',
+         '[2].mdraid.base: the members are too small'),
+    ]
+
+    def test_each_error(self):
+        self.check_each_error()
+
+    def test_good_configs(self):
+        for text in (RAID1, STACK):
+            status, err, _ = self._run(text)
+            self.assertEqual(0, status, err)
