@@ -249,6 +249,3 @@ def summary(nodes, params):
         'level0': [n.name for n in level0],
     }
 
-
-# Kept for plugins written against the earlier place of this helper.
-parse_size_at = sizes.parse_size_at

@@ -52,7 +52,6 @@ from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import sysfs
-from diskimage_builder.block_device.config import parse_size_at
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
@@ -437,7 +436,7 @@ def _check_geometry(options, path):
         if level not in STRIPED:
             raise ConfigError(path + '.chunk', 'level %s has no chunks (only '
                               'levels 0, 5, 6 and 10 do)' % level)
-        chunk = parse_size_at(options['chunk'], path + '.chunk')
+        chunk = sizes.parse_size_at(options['chunk'], path + '.chunk')
         if chunk < 4096 or chunk % 4096 or (
                 level != 0 and chunk & (chunk - 1)):
             raise ConfigError(path + '.chunk', 'expected a %smultiple of 4 '
