@@ -1,0 +1,764 @@
+"""``lvm``: physical volumes, volume groups and logical volumes.
+
+    - lvm:
+        name: lvm                 # optional; not a node children can use
+        base: [root]              # optional; the devices the PVs are on
+        pvs:
+          - name: pv              # a node name, used by vgs[].base
+            base: root            # a block device node (partition, disk)
+            options: [--force]    # extra pvcreate arguments
+        vgs:
+          - name: vg              # the VG name in the image, as configured
+            base: [pv]            # one or more pvs[].name
+            options: [--force]    # extra vgcreate arguments (-s 8M...)
+        lvs:
+          - name: lv_root         # the LV name; mkfs nodes use it as base
+            base: vg
+            extents: 23%VG        # N, N%VG, N%PVS or N%FREE ...
+          - name: lv_data
+            base: vg
+            size: 2G              # ... or a size, read as lvcreate -L
+            options: [...]        # extra lvcreate arguments
+          - name: pool
+            base: vg
+            type: thin-pool
+            extents: 80%VG
+          - name: lv_thin
+            base: vg
+            type: thin            # size is its virtual size
+            thin-pool: pool
+            size: 4G
+
+LV sizes keep lvcreate's reading, as the original passed them through:
+units k m g t p (any case) are binary and a bare number means MiB; KiB,
+MiB, GiB, TiB and PiB are accepted too.  Every PV, VG and LV is a node.
+
+Isolation from the build host: every LVM command gets ``--devices`` with
+the VG's own PVs (lvm2 2.03.12 and later; Debian bookworm has 2.03.16), so
+LVM sees no other device: a host VG, or a parallel build's VG of the same
+name, appears missing.  ``--config`` then turns off udev synchronisation
+and rules (LVM makes its /dev nodes itself; no ``udevadm settle`` is ever
+run), dmeventd monitoring (no daemon left behind), metadata backups
+(nothing written to the host's /etc/lvm), hints, the host's filters
+(within ``--devices`` everything is the image's) and the host's system ID
+(a VG stamped with it would be foreign to the booted image).  The VG
+keeps its configured name, the image needs it: an active VG of that name
+on the host is refused before anything is created, and the name is
+claimed so that two builds never use it at once.
+
+Teardown, from the journal alone: ``lvm-lv`` deactivates one LV (a pool
+with its hidden LVs) and ``lvm-vg`` the whole VG, each only if sysfs shows
+it active and with only the image's PVs visible; ``lvm-pv`` undoes nothing
+(the image is kept or deleted whole) but names any holder left on the PV.
+
+Host tools: lvm2 (pvcreate vgcreate lvcreate lvchange vgchange), and
+thin-provisioning-tools for thin pools.
+"""
+import decimal
+import logging
+import os
+import re
+import shlex
+import stat
+
+from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.errors import UsageError
+
+LOG = logging.getLogger(__name__)
+MIB = 1 << 20
+DEFAULT_EXTENT = 4 * MIB
+# pvcreate puts the first extent 1 MiB in (default metadata area and
+# alignment on a device with no I/O topology hints, as loop devices are).
+DEFAULT_PE_START = MIB
+# pvcreate options that move the first extent or shrink the data area:
+# with any of them the planner cannot know the VG size.
+PV_LAYOUT_OPTIONS = ('--metadatasize', '--dataalignment',
+                     '--dataalignmentoffset', '--pvmetadatacopies',
+                     '--bootloaderareasize', '--setphysicalvolumesize')
+NOT_BLOCK_KINDS = ('mkfs', 'mount', 'fstab', 'table', 'pv', 'vg')
+# Suffixes LVM keeps for its hidden sub-LVs, and prefixes it refuses.
+RESERVED_LV_PARTS = ('_cdata', '_cmeta', '_corig', '_cpool', '_cvol',
+                     '_imeta', '_iorig', '_mimage', '_mlog', '_pmspare',
+                     '_rimage', '_rmeta', '_tdata', '_tmeta', '_vdata',
+                     '_vorigin', '_wcorig')
+RESERVED_LV_PREFIXES = ('snapshot', 'pvmove')
+
+LVM_CONFIG = ' '.join([
+    'activation { udev_sync=0 udev_rules=0 monitoring=0 }',
+    'devices { obtain_device_list_from_udev=0 hints="none"'
+    ' filter=["a|.*|"] global_filter=["a|.*|"] }',
+    'backup { backup=0 archive=0 }',
+    'global { system_id_source="none" }',
+])
+
+SIZE_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([bBsSkKmMgGtTpPeE]|[KMGTP]iB)?'
+                     r'\s*$')
+EXTENTS_RE = re.compile(r'^\s*(\d+)\s*(?:%\s*(VG|PVS|FREE))?\s*$')
+LVM_UNITS = {'b': 1, 's': 512, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30,
+             't': 1 << 40, 'p': 1 << 50, 'e': 1 << 60}
+
+DEV_ROOT = '/dev'
+
+OPTIONS_SCHEMA = {'anyOf': [
+    {'type': 'string'},
+    {'type': 'array', 'items': {'type': 'string'}}]}
+NAMES_SCHEMA = {'type': ['string', 'array'], 'pattern': plugin.NAME_PATTERN,
+                'items': plugin.NAME_SCHEMA, 'uniqueItems': True}
+
+
+# -- pure helpers ---------------------------------------------------------
+
+def parse_lv_size(value):
+    """Bytes for an lvcreate-style size: binary units, bare number MiB."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise sizes.SizeError('expected a size such as 512M or 2GiB, got %r'
+                              % (value,))
+    match = SIZE_RE.match(str(value))
+    if not match:
+        raise sizes.SizeError(
+            '%r is not an LV size: a number with k m g t (binary, as '
+            'lvcreate -L reads them) or KiB MiB GiB TiB; no unit means MiB'
+            % value)
+    number, unit = match.groups()
+    return int(decimal.Decimal(number) * LVM_UNITS[(unit or 'm')[0].lower()])
+
+
+def parse_extents(value):
+    """(count, base) from ``23%VG`` / ``100%FREE`` / ``512``; base None
+    for a plain number of extents."""
+    match = EXTENTS_RE.match(str(value))
+    if not match or isinstance(value, bool):
+        raise sizes.SizeError('%r is not an extent count: expected N, N%%VG, '
+                              'N%%PVS or N%%FREE' % (value,))
+    count, base = int(match.group(1)), match.group(2)
+    if count == 0 or (base and count > 100):
+        raise sizes.SizeError('%r: expected %s' % (
+            value, 'a percentage above 0 and at most 100' if base
+            else 'at least one extent'))
+    return count, base
+
+
+def option_list(value):
+    if value is None:
+        return []
+    return shlex.split(value) if isinstance(value, str) else list(value)
+
+
+def extent_size(options):
+    """The VG extent size vgcreate will use, or None if not readable."""
+    args = option_list(options)
+    for index, arg in enumerate(args):
+        value = None
+        if arg in ('-s', '--physicalextentsize') and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith('--physicalextentsize='):
+            value = arg.split('=', 1)[1]
+        elif arg.startswith('-s') and len(arg) > 2 and arg[1] != '-':
+            value = arg[2:]
+        if value is not None:
+            try:
+                return parse_lv_size(value)
+            except sizes.SizeError:
+                return None
+    return DEFAULT_EXTENT
+
+
+def mangle(name):
+    # device-mapper names join VG and LV with one hyphen, so hyphens
+    # inside either name are doubled.
+    return name.replace('-', '--')
+
+
+def mapper_name(vg, lv):
+    return '%s-%s' % (mangle(vg), mangle(lv))
+
+
+def split_mapper_name(name):
+    """[vg, lv, layer...] from a device-mapper name LVM made."""
+    parts, current, index = [], [], 0
+    while index < len(name):
+        if name[index] == '-':
+            if name[index + 1:index + 2] == '-':
+                current.append('-')
+                index += 2
+                continue
+            parts.append(''.join(current))
+            current = []
+        else:
+            current.append(name[index])
+        index += 1
+    parts.append(''.join(current))
+    return parts
+
+
+def lvm_args(devices):
+    """What every LVM command of the build gets: see the module doc."""
+    return ['--devices', ','.join(devices), '--config', LVM_CONFIG]
+
+
+def thin_metadata_extents(data_bytes, extent):
+    # LVM sizes pool metadata at 64 bytes per 64 KiB chunk, at least
+    # 2 MiB, and by default keeps a spare of the same size.
+    meta = min(max(data_bytes // 1024, 2 * MIB), 16 << 30)
+    return 2 * -(-meta // extent)
+
+
+# -- what the kernel holds ------------------------------------------------
+
+def lvm_dm_devices():
+    """{dm name: kernel name} of the device-mapper devices LVM made."""
+    found = {}
+    try:
+        entries = os.listdir(sysfs.SYS_BLOCK)
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.startswith('dm-'):
+            continue
+        base = os.path.join(sysfs.SYS_BLOCK, entry, 'dm')
+        name = _read(os.path.join(base, 'name'))
+        uuid = _read(os.path.join(base, 'uuid'))
+        if name and uuid and uuid.startswith('LVM-'):
+            found[name] = entry
+    return found
+
+
+def _read(path):
+    try:
+        with open(path) as src:
+            return src.read().strip()
+    except OSError:
+        return None
+
+
+def active_lvs(vg):
+    """Kernel names of the active dm devices of VG *vg*, by dm name."""
+    return {name: kname for name, kname in lvm_dm_devices().items()
+            if split_mapper_name(name)[0] == vg}
+
+
+def lv_is_active(vg, lv):
+    # A thin pool is active through its hidden _tdata and _tmeta LVs.
+    own = (lv, lv + '_tdata', lv + '_tmeta')
+    return any(split_mapper_name(name)[1] in own
+               for name in active_lvs(vg) if '-' in name)
+
+
+def is_block_device(path):
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def pv_devices_of(vg):
+    """The devices under VG *vg*'s active LVs, through dm layers."""
+    found, todo = set(), list(active_lvs(vg).values())
+    while todo:
+        kname = todo.pop()
+        try:
+            slaves = os.listdir(os.path.join(sysfs.SYS_BLOCK, kname,
+                                             'slaves'))
+        except OSError:
+            continue
+        for slave in slaves:
+            if slave.startswith('dm-'):
+                todo.append(slave)
+            else:
+                found.add('/dev/' + slave)
+    return sorted(found)
+
+
+def image_backing(device):
+    """The file behind a loop device or one of its partitions, or None."""
+    kname = sysfs.kernel_name(device)
+    disk = os.path.basename(os.path.dirname(os.path.realpath(
+        os.path.join(sysfs.SYS_BLOCK, kname)))) \
+        if os.path.exists(os.path.join(sysfs.SYS_BLOCK, kname,
+                                       'partition')) else kname
+    text = _read('/sys/block/%s/loop/backing_file' % disk)
+    return text[:-len(' (deleted)')] if text and text.endswith(
+        ' (deleted)') else text
+
+
+def holders(device):
+    try:
+        return sorted(os.listdir(os.path.join(
+            sysfs.SYS_BLOCK, sysfs.kernel_name(device), 'holders')))
+    except OSError:
+        return []
+
+
+# -- teardown -------------------------------------------------------------
+
+@resources.releaser('lvm-lv')
+def release_lv(runner, args):
+    if not lv_is_active(args['vg'], args['lv']):
+        return
+    runner.run(['lvchange', *lvm_args(args['devices']), '--activate', 'n',
+                '%s/%s' % (args['vg'], args['lv'])])
+
+
+@resources.releaser('lvm-vg')
+def release_vg(runner, args):
+    # Checked by name in sysfs, then deactivated with only this build's
+    # PVs visible: a parallel build's VG of the same name is never seen.
+    if not active_lvs(args['vg']):
+        return
+    if 'devices' in args:
+        devices = [d for d in args['devices'] if is_block_device(d)]
+    else:
+        devices = _own_pvs(args['vg'], args.get('image_dir'))
+    if not devices:
+        raise resources.ReleaseError(
+            'VG %s still has active LVs but its PVs %s are gone'
+            % (args['vg'], ', '.join(args['devices'])))
+    runner.run(['vgchange', *lvm_args(devices), '--activate', 'n',
+                args['vg']])
+
+
+def _own_pvs(vg, image_dir):
+    # Without a journal (cleanup --from-system) the VG is known by name
+    # only: deactivate it only if all it stands on is this build's images.
+    devices = pv_devices_of(vg)
+    prefix = os.path.realpath(image_dir or '/nonexistent') + '/'
+    foreign = [d for d in devices
+               if not (image_backing(d) or '').startswith(prefix)]
+    if foreign or not devices:
+        raise resources.ReleaseError(
+            'VG %s is active on %s, not on images below %s: left alone; '
+            'deactivate it by hand if it is this build\'s'
+            % (vg, ', '.join(devices) or 'no device', image_dir))
+    return devices
+
+
+@resources.releaser('lvm-pv')
+def release_pv(runner, args):
+    # Nothing to undo on the PV itself (the image is deleted or kept as
+    # is); this only makes a left-over holder a clear error here rather
+    # than a busy loop device later.
+    left = holders(args['device']) if is_block_device(args['device']) \
+        else []
+    if left:
+        names = {k: n for n, k in lvm_dm_devices().items()}
+        raise resources.ReleaseError('PV %s is still held by %s' % (
+            args['device'], ', '.join('%s (%s)' % (k, names.get(k, '?'))
+                                      for k in left)))
+
+
+# -- nodes ----------------------------------------------------------------
+
+def _dependents(graph, node):
+    return [other for other in graph.values() if node.name in other.deps]
+
+
+class PvNode(plugin.Node):
+    """``pvcreate`` on a block device."""
+    kind = 'pv'
+
+    def validate(self, graph, params):
+        for name in self.facts.get('entry_base', []):
+            if name not in graph:
+                raise ConfigError(self.facts['entry'] + '.base', 'base %r '
+                                  'names no node' % name)
+        base = graph[self.deps[0]]
+        if base.kind in NOT_BLOCK_KINDS:
+            raise ConfigError(self.path + '.base', 'a PV needs a block '
+                              'device node as base; %s is a %s node'
+                              % (base.name, base.kind))
+        if base.kind == 'lv':
+            raise ConfigError(self.path + '.base', 'a PV cannot be on an '
+                              'LV (%s): LVM does not scan LVs for PVs'
+                              % base.name)
+        for other in _dependents(graph, base):
+            # A VG on the device itself is reported by the VG, better.
+            if other is not self and other.kind != 'vg':
+                raise ConfigError(other.path + '.base', '%s is the device '
+                                  'of PV %s; nothing else can use it'
+                                  % (base.name, self.name))
+        users = _dependents(graph, self)
+        for other in users:
+            if other.kind != 'vg':
+                raise ConfigError(other.path + '.base', '%s is an LVM PV; '
+                                  'only a VG can use it' % self.name)
+        if len(users) > 1:
+            raise ConfigError(users[1].path + '.base', 'PV %s is already '
+                              'in VG %s' % (self.name, users[0].name))
+
+    def tools(self, params):
+        return {'pvcreate': 'lvm2'}
+
+    def plan(self, pctx):
+        base = pctx.planned.get(self.deps[0], {})
+        pctx.of(self.name).update(zeroed=base.get('zeroed', False))
+        options = option_list(self.options.get('options'))
+        if 'size' not in base or any(o.split('=')[0] in PV_LAYOUT_OPTIONS
+                                     for o in options):
+            return
+        pctx.of(self.name).update(data_bytes=max(
+            base['size'] - DEFAULT_PE_START, 0))
+
+    def create(self, ctx):
+        device = ctx.device(self.deps[0])
+        ctx.hold(self, 'lvm-pv', device=device)
+        ctx.runner.run(['pvcreate', *lvm_args([device]), '--yes',
+                        *option_list(self.options.get('options')), device])
+        ctx.record(self, pv_device=device)
+
+
+class VgNode(plugin.Node):
+    """``vgcreate`` over the PVs; its teardown deactivates every LV."""
+    kind = 'vg'
+
+    def validate(self, graph, params):
+        if not self.deps:
+            raise ConfigError(self.path + '.base', 'a VG is built on one or '
+                              'more PVs: list names of pvs entries')
+        for name in self.deps:
+            if graph[name].kind != 'pv':
+                raise ConfigError(self.path + '.base', 'a VG is built on '
+                                  'pvs entries; %s is a %s node'
+                                  % (name, graph[name].kind))
+        for other in _dependents(graph, self):
+            if other.kind != 'lv':
+                raise ConfigError(other.path + '.base', '%s is an LVM VG, '
+                                  'not a block device: use one of its LVs'
+                                  % self.name)
+        percent = 0
+        for lv in _dependents(graph, self):
+            extents = lv.options.get('extents')
+            if extents is None or lv.facts['lv_type'] == 'thin':
+                continue
+            try:
+                count, base = parse_extents(extents)
+            except sizes.SizeError:
+                continue        # the LV reports it at its own path
+            if base in ('VG', 'PVS'):
+                percent += count
+                if percent > 100:
+                    raise ConfigError(lv.path + '.extents', 'the LVs of VG '
+                                      '%s ask for %d%% of it in total'
+                                      % (self.name, percent))
+
+    def tools(self, params):
+        return {'vgcreate': 'lvm2', 'vgchange': 'lvm2'}
+
+    def claims(self):
+        # Two active VGs of one name collide in /dev/mapper and /dev/<vg>.
+        return [('vg', self.name)]
+
+    def held_resources(self, params):
+        return [('lvm-vg', {'vg': self.name,
+                            'image_dir': params.get('image-dir')})]
+
+    def preflight(self, runner, params):
+        clash = sorted(active_lvs(self.name))
+        if clash:
+            raise UsageError(
+                '%s: a VG named %s is already active on this host (%s); '
+                'the image needs this name, so deactivate that VG or rename '
+                'the VG in the config' % (self.path, self.name,
+                                          ', '.join(clash)))
+        path = os.path.join(DEV_ROOT, self.name)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise UsageError('%s: VG name %s is taken by %s, which LVM '
+                             'needs for the VG\'s device directory'
+                             % (self.path, self.name, path))
+        return ['VG %s: no VG of that name is active on this host'
+                % self.name]
+
+    def plan(self, pctx):
+        # New LVs on PVs that read as zeros read as zeros too: mkfs may
+        # skip discarding them.
+        pctx.of(self.name).update(zeroed=all(
+            pctx.planned.get(pv, {}).get('zeroed') for pv in self.deps))
+        extent = extent_size(self.options.get('options'))
+        pvs = [pctx.planned.get(pv, {}).get('data_bytes') for pv in self.deps]
+        if extent is None or None in pvs:
+            return
+        total = sum(b // extent for b in pvs)
+        pctx.of(self.name).update(extent_size=extent, extents=total,
+                                  free=total)
+
+    def create(self, ctx):
+        devices = [ctx.results(pv)['pv_device'] for pv in self.deps]
+        ctx.hold(self, 'lvm-vg', vg=self.name, devices=devices)
+        ctx.runner.run(['vgcreate', *lvm_args(devices),
+                        *option_list(self.options.get('options')),
+                        self.name, *devices])
+        ctx.record(self, vg=self.name, devices=devices)
+
+
+class LvNode(plugin.Node):
+    """``lvcreate``: a plain LV, a thin pool or a thin LV."""
+    kind = 'lv'
+
+    @property
+    def vg(self):
+        return self.deps[0]
+
+    @property
+    def lv_type(self):
+        return self.facts['lv_type']
+
+    def link(self, graph):
+        # Added here, not in expand, so that a pool naming nothing is
+        # reported at .thin-pool rather than as a dangling base.
+        pool = self.options.get('thin-pool')
+        if self.lv_type == 'thin' and pool in graph and \
+                pool not in self.deps:
+            self.deps.append(pool)
+
+    def validate(self, graph, params):
+        if graph[self.vg].kind != 'vg':
+            raise ConfigError(self.path + '.base', 'an LV is made in a vgs '
+                              'entry; %s is a %s node'
+                              % (self.vg, graph[self.vg].kind))
+        self._check_name()
+        self._check_amount()
+        pool = self.options.get('thin-pool')
+        if self.lv_type == 'thin':
+            if pool is None:
+                raise ConfigError(self.path, 'a thin LV needs thin-pool: '
+                                  'the name of a type thin-pool LV')
+            other = graph.get(pool)
+            if other is None:
+                raise ConfigError(self.path + '.thin-pool', 'names no node: '
+                                  'expected a thin-pool LV of VG %s'
+                                  % self.vg)
+            if other.kind != 'lv' or other.lv_type != 'thin-pool':
+                raise ConfigError(self.path + '.thin-pool', '%s is not a '
+                                  'thin-pool LV' % pool)
+            if other.vg != self.vg:
+                raise ConfigError(self.path + '.thin-pool', 'thin pool %s '
+                                  'is in VG %s, not %s' % (pool, other.vg,
+                                                           self.vg))
+        elif pool is not None:
+            raise ConfigError(self.path + '.thin-pool', 'only a type thin '
+                              'LV takes a thin-pool')
+        for other in _dependents(graph, self):
+            if self.lv_type == 'thin-pool' and not (
+                    other.kind == 'lv' and other.lv_type == 'thin'):
+                raise ConfigError(other.path + '.base', '%s is a thin pool; '
+                                  'only thin LVs can use it' % self.name)
+
+    def _check_name(self):
+        name = self.name
+        bad = [p for p in RESERVED_LV_PARTS if p in name]
+        if bad or name.startswith(RESERVED_LV_PREFIXES):
+            raise ConfigError(self.path + '.name', 'LVM reserves %r in LV '
+                              'names' % (bad[0] if bad else name[:8]))
+
+    def _check_amount(self):
+        has_size = 'size' in self.options
+        has_extents = 'extents' in self.options
+        if has_size == has_extents:
+            raise ConfigError(self.path, 'give size or extents%s' % (
+                ', not both' if has_size else ''))
+        if self.lv_type == 'thin' and not has_size:
+            raise ConfigError(self.path + '.extents', 'a thin LV takes its '
+                              'virtual size from size, not extents')
+        try:
+            if has_size:
+                if parse_lv_size(self.options['size']) <= 0:
+                    raise sizes.SizeError('an LV size must be above 0')
+            else:
+                parse_extents(self.options['extents'])
+        except sizes.SizeError as err:
+            raise ConfigError(self.path + ('.size' if has_size
+                                           else '.extents'), str(err))
+
+    def tools(self, params):
+        tools = {'lvcreate': 'lvm2', 'lvchange': 'lvm2'}
+        if self.lv_type != 'lv':
+            # LVM checks a pool's metadata after deactivating it.
+            tools['thin_check'] = 'thin-provisioning-tools'
+        return tools
+
+    def plan(self, pctx):
+        vg = pctx.planned.get(self.vg, {})
+        # Unwritten blocks of a thin LV always read as zeros.
+        pctx.of(self.name).update(zeroed=self.lv_type == 'thin' or
+                                  vg.get('zeroed', False))
+        if 'size' in self.options:
+            pctx.of(self.name).update(
+                size=parse_lv_size(self.options['size']))
+        if self.lv_type == 'thin' or 'extents' not in vg:
+            return
+        extent = vg['extent_size']
+        data, need = self._extents_planned(vg, extent)
+        if data <= 0:
+            raise ConfigError(self.path, 'LV %s would get no extents: VG %s '
+                              'has %d of its %d left' % (
+                                  self.name, self.vg, vg['free'],
+                                  vg['extents']))
+        if need > vg['free']:
+            raise ConfigError(self.path, 'LV %s needs %d extents of %s but '
+                              'VG %s has %d of its %d left (%s after LVM '
+                              'metadata)' % (self.name, need,
+                                             sizes.human(extent), self.vg,
+                                             vg['free'], vg['extents'],
+                                             sizes.human(vg['extents'] *
+                                                         extent)))
+        vg['free'] -= need
+        pctx.of(self.name).update(size=data * extent, extents=data)
+
+    def _extents_planned(self, vg, extent):
+        """(extents of data, extents taken from the VG)."""
+        need = self._extents_needed(vg, extent)
+        if self.lv_type != 'thin-pool':
+            return need, need
+        meta = thin_metadata_extents(need * extent, extent)
+        if str(self.options.get('extents', '')).endswith('FREE'):
+            # lvcreate fits data, metadata and spare into N%FREE (but not
+            # into N%VG, which fails when the VG is short).
+            return need - meta, need
+        return need, need + meta
+
+    def _extents_needed(self, vg, extent):
+        if 'size' in self.options:
+            return -(-parse_lv_size(self.options['size']) // extent)
+        count, base = parse_extents(self.options['extents'])
+        if base is None:
+            return count
+        # lvcreate rounds a percentage down to whole extents.
+        return count * (vg['free'] if base == 'FREE' else vg['extents']) \
+            // 100
+
+    def argv(self, devices):
+        argv = ['lvcreate', *lvm_args(devices), '--yes']
+        if self.lv_type != 'lv':
+            argv += ['--type', self.lv_type]
+        if self.lv_type == 'thin':
+            argv += ['--thinpool', self.options['thin-pool'],
+                     '--virtualsize', _bytes_arg(self.options['size'])]
+        elif 'size' in self.options:
+            argv += ['--size', _bytes_arg(self.options['size'])]
+        else:
+            argv += ['--extents', str(self.options['extents']).replace(
+                ' ', '')]
+        return argv + ['--name', self.name,
+                       *option_list(self.options.get('options')), self.vg]
+
+    def create(self, ctx):
+        devices = ctx.results(self.vg)['devices']
+        ctx.hold(self, 'lvm-lv', vg=self.vg, lv=self.name, devices=devices)
+        ctx.runner.run(self.argv(devices))
+        values = {'vg': self.vg, 'lv': self.name, 'lv_type': self.lv_type,
+                  'mapper': mapper_name(self.vg, self.name)}
+        if self.lv_type != 'thin-pool':
+            # A pool's own device is read-only and not for filesystems.
+            values['device'] = self._device(ctx)
+        ctx.record(self, **values)
+
+    def _device(self, ctx):
+        path = os.path.join(DEV_ROOT, self.vg, self.name)
+        if is_block_device(path):
+            return path
+        # With udev rules off LVM makes this link itself; if /dev did not
+        # take it, the kernel's dm-N node is the device.
+        kname = lvm_dm_devices().get(mapper_name(self.vg, self.name))
+        if kname is None:
+            raise BlockDeviceError('lvcreate made no active device for %s/%s'
+                                   % (self.vg, self.name))
+        LOG.info('%s is missing: using the kernel name %s', path, kname)
+        return sysfs.wait_for_node(kname, on_create=lambda node: ctx.hold(
+            self, 'device-node', path=node))
+
+
+def _bytes_arg(size):
+    # lvcreate counts in 512-byte sectors and rounds up to whole extents.
+    return '%db' % sizes.align_up(parse_lv_size(size), 512)
+
+
+LV_SCHEMA = {
+    'type': 'object',
+    'additionalProperties': False,
+    'required': ['name', 'base'],
+    'properties': {
+        'name': plugin.NAME_SCHEMA,
+        'base': plugin.BASE_SCHEMA,
+        'size': {'type': ['string', 'integer']},
+        'extents': {'type': ['string', 'integer']},
+        'type': {'enum': ['thin-pool', 'thin']},
+        'thin-pool': plugin.NAME_SCHEMA,
+        'options': OPTIONS_SCHEMA,
+    },
+}
+
+
+class Lvm(plugin.Plugin):
+    SCHEMA = {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['pvs', 'vgs', 'lvs'],
+        'properties': {
+            'name': plugin.NAME_SCHEMA,
+            'base': {'anyOf': [plugin.BASE_SCHEMA, {
+                'type': 'array', 'items': plugin.BASE_SCHEMA}]},
+            'pvs': {'type': 'array', 'minItems': 1, 'items': {
+                'type': 'object',
+                'additionalProperties': False,
+                'required': ['name', 'base'],
+                'properties': {'name': plugin.NAME_SCHEMA,
+                               'base': plugin.BASE_SCHEMA,
+                               'options': OPTIONS_SCHEMA}}},
+            'vgs': {'type': 'array', 'minItems': 1, 'items': {
+                'type': 'object',
+                'additionalProperties': False,
+                'required': ['name', 'base'],
+                'properties': {'name': plugin.NAME_SCHEMA,
+                               'base': NAMES_SCHEMA,
+                               'options': OPTIONS_SCHEMA}}},
+            'lvs': {'type': 'array', 'items': LV_SCHEMA},
+        },
+    }
+    NODE_TYPES = (PvNode, VgNode, LvNode)
+
+    @classmethod
+    def split(cls, options, path, plugin_names):
+        # Tree form: a mkfs may sit inside an lvs item, as inside a
+        # partition.
+        own, children = super().split(options, path, plugin_names)
+        lvs = own.get('lvs')
+        if not isinstance(lvs, list):
+            return own, children
+        stripped = []
+        for index, item in enumerate(lvs):
+            if not isinstance(item, dict):
+                stripped.append(item)
+                continue
+            keep, nested = plugin.Plugin.split(
+                item, '%s.lvs[%d]' % (path, index), plugin_names)
+            stripped.append(keep)
+            children.extend((n, o, p, keep.get('name'))
+                            for n, o, p, _ in nested)
+        own['lvs'] = stripped
+        return own, children
+
+    @classmethod
+    def default_name(cls, plugin_name, options):
+        return None
+
+    @classmethod
+    def expand(cls, plugin_name, options, path, params):
+        nodes = []
+        entry_base = plugin.as_list(options.get('base'))
+        for index, pv in enumerate(options['pvs']):
+            nodes.append(PvNode(plugin_name, pv['name'], '%s.pvs[%d]'
+                                % (path, index), [pv['base']], pv,
+                                {'entry': path, 'entry_base': entry_base}))
+        for index, vg in enumerate(options['vgs']):
+            nodes.append(VgNode(plugin_name, vg['name'], '%s.vgs[%d]'
+                                % (path, index), plugin.as_list(vg['base']),
+                                vg))
+        for index, lv in enumerate(options['lvs']):
+            nodes.append(LvNode(plugin_name, lv['name'], '%s.lvs[%d]'
+                                % (path, index), [lv['base']], lv,
+                                {'lv_type': lv.get('type', 'lv')}))
+        return nodes

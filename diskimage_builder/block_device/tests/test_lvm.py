@@ -1,0 +1,617 @@
+"""The lvm plugin: golden commands, planning, validation, teardown."""
+import os
+import textwrap
+
+import fixtures
+import yaml
+
+from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import cli
+from diskimage_builder.block_device import config
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device.level1 import lvm
+from diskimage_builder.block_device.level2 import mkfs
+from diskimage_builder.block_device.tests.fakes import FakeRunner
+from diskimage_builder.block_device.tests.fakes import TempBuild
+from diskimage_builder.block_device.tests.fakes import TestCase
+
+COMPAT = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..',
+                      'shared', 'compat', 'block-device-efi-lvm--default.yaml')
+CFG = lvm.LVM_CONFIG
+GIB = 1 << 30
+
+THIN = """
+- local_loop: {name: image0, size: 2GiB}
+- lvm:
+    name: lvm
+    base: image0
+    pvs: [{name: pv0, base: image0}]
+    vgs: [{name: vg-img, base: [pv0], options: [-s, 8M]}]
+    lvs:
+      - {name: pool, base: vg-img, type: thin-pool, extents: 80%VG}
+      - name: thin-a
+        base: vg-img
+        type: thin
+        thin-pool: pool
+        size: 3G
+        mkfs: {type: ext4, label: thin-a, mount: {mount_point: /}}
+      - {name: thin-b, base: vg-img, type: thin, thin-pool: pool,
+         size: 512M, options: [--setactivationskip, n]}
+"""
+
+
+def lvm_cmd(tool, devices, *args):
+    return [tool, '--devices', ','.join(devices), '--config', CFG, *args]
+
+
+class FakeDev(fixtures.Fixture):
+    """Which /dev paths are block devices and which dm devices are up."""
+
+    def __init__(self, blocks=(), dm=None, holders=None):
+        self.blocks = set(blocks)
+        self.dm = dict(dm or {})
+        self.held = dict(holders or {})
+
+    def _setUp(self):
+        base = 'diskimage_builder.block_device.level1.lvm.'
+        self.useFixture(fixtures.MonkeyPatch(
+            base + 'is_block_device', lambda path: path in self.blocks))
+        self.useFixture(fixtures.MonkeyPatch(
+            base + 'lvm_dm_devices', lambda: dict(self.dm)))
+        self.useFixture(fixtures.MonkeyPatch(
+            base + 'holders', lambda device: self.held.get(device, [])))
+
+
+class NodesTestCase(TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.params = {'build-dir': self.root + '/build',
+                       'image-dir': self.root + '/images',
+                       'mount-base': self.root + '/mnt',
+                       'root-fs-type': 'ext4', 'root-label': 'root'}
+        os.makedirs(self.root + '/build')
+        self.state = state_mod.State(self.root + '/build')
+
+    def build(self, text, **params):
+        self.params.update(params)
+        nodes = config.build(yaml.safe_load(textwrap.dedent(text)),
+                             self.params)
+        return nodes, blockdevice.plan(self.params, nodes)
+
+    def create(self, nodes, planned, runner, skip=()):
+        ctx = blockdevice.Context(runner, self.state, self.params, nodes,
+                                  planned)
+        for node in nodes:
+            if node.name not in skip:
+                node.create(ctx)
+        runner.assert_done()
+
+    def journal(self):
+        return [(e['node'], e['kind'], e['args']) for e in self.state.journal]
+
+
+class TestCompatEfiLvm(NodesTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.exists(COMPAT):
+            self.skipTest('no ../shared/compat configs beside the checkout')
+        with open(COMPAT) as src:
+            self.text = src.read()
+        self.useFixture(FakeDev(blocks={'/dev/vg/lv_root', '/dev/vg/lv_var',
+                                        '/dev/vg/lv_home'}))
+
+    def test_plan_from_the_pv_size(self):
+        nodes, planned = self.build(self.text, **{'image-size': '38GiB'})
+        # 40G root partition, minus 1 MiB before the first extent.
+        self.assertEqual(40 * 10 ** 9 - (1 << 20), planned['pv']['data_bytes'])
+        self.assertEqual({'extent_size': 4 << 20, 'extents': 9536,
+                          'free': 1, 'zeroed': True}, planned['vg'])
+        self.assertEqual([2193, 5435, 1907], [
+            planned[lv]['extents'] for lv in ('lv_root', 'lv_var',
+                                              'lv_home')])
+        self.assertEqual(2193 * (4 << 20), planned['lv_root']['size'])
+
+    def test_golden_commands(self):
+        nodes, planned = self.build(self.text, **{'image-size': '38GiB'})
+        self.state.record('image0', device='/dev/loop0')
+        self.state.record('table:image0', device='/dev/loop0')
+        for number, name in enumerate(('ESP', 'BSP', 'root'), 1):
+            self.state.record(name, device='/dev/loop0p%d' % number)
+        pv = ['/dev/loop0p3']
+        mnt = self.root + '/mnt'
+        # -K: new LVs of a new sparse image read as zeros, no discard.
+        xfs = ['mkfs.xfs', '-f', '-q', '-K', '-L']
+
+        def blkid(device, fstype, label):
+            return (['blkid', '-p', '-o', 'export', device],
+                    'TYPE=%s\nLABEL=%s\nUUID=u-%s\n' % (fstype, label, label))
+        runner = FakeRunner([
+            (['mkfs.vfat', '-n', 'mkfs_ESP', '/dev/loop0p1'], ''),
+            blkid('/dev/loop0p1', 'vfat', 'mkfs_ESP'),
+            lvm_cmd('pvcreate', pv, '--yes', '--force', '/dev/loop0p3'),
+            lvm_cmd('vgcreate', pv, '--force', 'vg', '/dev/loop0p3'),
+            lvm_cmd('lvcreate', pv, '--yes', '--extents', '23%VG',
+                    '--name', 'lv_root', 'vg'),
+            lvm_cmd('lvcreate', pv, '--yes', '--extents', '57%VG',
+                    '--name', 'lv_var', 'vg'),
+            lvm_cmd('lvcreate', pv, '--yes', '--extents', '20%VG',
+                    '--name', 'lv_home', 'vg'),
+            (xfs + ['img-rootfs', '/dev/vg/lv_root'], ''),
+            blkid('/dev/vg/lv_root', 'xfs', 'img-rootfs'),
+            (['mount', '-t', 'xfs', '/dev/vg/lv_root', mnt], ''),
+            (['mount', '-t', 'vfat', '/dev/loop0p1', mnt + '/boot/efi'], ''),
+            (xfs + ['fs_var', '/dev/vg/lv_var'], ''),
+            blkid('/dev/vg/lv_var', 'xfs', 'fs_var'),
+            (['mount', '-t', 'xfs', '/dev/vg/lv_var', mnt + '/var'], ''),
+            (xfs + ['fs_home', '/dev/vg/lv_home'], ''),
+            blkid('/dev/vg/lv_home', 'xfs', 'fs_home'),
+            (['mount', '-t', 'xfs', '/dev/vg/lv_home', mnt + '/home'], ''),
+        ])
+        self.create(nodes, planned, runner,
+                    skip=('image0', 'table:image0', 'ESP', 'BSP', 'root'))
+        self.assertEqual([
+            ('pv', 'lvm-pv', {'device': '/dev/loop0p3'}),
+            ('vg', 'lvm-vg', {'vg': 'vg', 'devices': pv}),
+            ('lv_root', 'lvm-lv', {'vg': 'vg', 'lv': 'lv_root',
+                                   'devices': pv}),
+            ('lv_var', 'lvm-lv', {'vg': 'vg', 'lv': 'lv_var', 'devices': pv}),
+            ('lv_home', 'lvm-lv', {'vg': 'vg', 'lv': 'lv_home',
+                                   'devices': pv}),
+        ], [j for j in self.journal() if j[1].startswith('lvm')])
+        self.assertEqual('/dev/vg/lv_var', self.state.results('lv_var')[
+            'device'])
+        self.assertEqual('LABEL=img-rootfs / xfs rw,relatime 0 1',
+                         self.state.results('fstab_mount_fs_root')['fstab'])
+        self.assertNotIn('device', self.state.results('vg'))
+        self.assertNotIn('device', self.state.results('pv'))
+
+    def test_the_lvm_entry_name_is_no_node(self):
+        nodes = config.build(yaml.safe_load(self.text), self.params)
+        self.assertNotIn('lvm', [n.name for n in nodes])
+        self.assertEqual(['pv', 'vg', 'lv_root', 'lv_var', 'lv_home'],
+                         [n.name for n in nodes if n.plugin == 'lvm'])
+
+
+class TestThin(NodesTestCase):
+
+    def test_golden_commands_and_hyphenated_names(self):
+        self.useFixture(FakeDev(blocks={'/dev/vg-img/thin-a',
+                                        '/dev/vg-img/thin-b'}))
+        nodes, planned = self.build(THIN)
+        self.state.record('image0', device='/dev/loop2')
+        dev = ['/dev/loop2']
+        runner = FakeRunner([
+            lvm_cmd('pvcreate', dev, '--yes', '/dev/loop2'),
+            lvm_cmd('vgcreate', dev, '-s', '8M', 'vg-img', '/dev/loop2'),
+            lvm_cmd('lvcreate', dev, '--yes', '--type', 'thin-pool',
+                    '--extents', '80%VG', '--name', 'pool', 'vg-img'),
+            lvm_cmd('lvcreate', dev, '--yes', '--type', 'thin',
+                    '--thinpool', 'pool', '--virtualsize', '%db' % (3 * GIB),
+                    '--name', 'thin-a', 'vg-img'),
+            lvm_cmd('lvcreate', dev, '--yes', '--type', 'thin',
+                    '--thinpool', 'pool', '--virtualsize', '%db' % (512 << 20),
+                    '--name', 'thin-b', '--setactivationskip', 'n',
+                    'vg-img'),
+            (['mkfs.ext4', '-F', '-q', *mkfs.EXT_ZEROED, '-L', 'thin-a',
+              '/dev/vg-img/thin-a'], ''),
+            (['blkid', '-p', '-o', 'export', '/dev/vg-img/thin-a'],
+             'TYPE=ext4\nLABEL=thin-a\n'),
+            (['mount', '-t', 'ext4', '/dev/vg-img/thin-a',
+              self.root + '/mnt'], ''),
+        ])
+        self.create(nodes, planned, runner, skip=('image0',))
+        self.assertEqual({'vg': 'vg-img', 'lv': 'thin-a', 'lv_type': 'thin',
+                          'mapper': 'vg--img-thin--a',
+                          'device': '/dev/vg-img/thin-a'},
+                         self.state.results('thin-a'))
+        self.assertNotIn('device', self.state.results('pool'))
+        self.assertEqual(['pv0', 'vg-img', 'pool', 'thin-a', 'thin-b'],
+                         [n for n, k, _ in self.journal()
+                          if k.startswith('lvm')])
+
+    def test_plan(self):
+        _, planned = self.build(THIN)
+        # 2 GiB less 1 MiB in 8 MiB extents; the pool takes 80% for data
+        # plus its metadata and spare (2 MiB each, one extent each).
+        self.assertEqual(255, planned['vg-img']['extents'])
+        self.assertEqual(204, planned['pool']['extents'])
+        self.assertEqual(255 - 206, planned['vg-img']['free'])
+        self.assertEqual(3 * GIB, planned['thin-a']['size'])
+
+    def test_plan_pool_in_all_free_space(self):
+        # As lvcreate did in the VM tier: 1 GiB, 4 MiB extents, 100%FREE
+        # gives 253 extents of data, one of metadata and one of spare.
+        _, planned = self.build(THIN.replace('80%VG', '100%FREE').replace(
+            'options: [-s, 8M]', 'options: []').replace('2GiB', '1GiB'))
+        self.assertEqual(253, planned['pool']['extents'])
+        self.assertEqual(0, planned['vg-img']['free'])
+        err = self.assertRaises(Exception, self.build, THIN.replace(
+            '80%VG', '100%VG'))
+        self.assertIn('LV pool needs 257 extents', str(err))
+
+    def test_missing_lv_link_falls_back_to_the_kernel_node(self):
+        self.useFixture(FakeDev(dm={'vg--img-thin--a': 'dm-4'}))
+        made = []
+
+        def wait_for_node(name, on_create=None, **kwargs):
+            on_create('/dev/' + name)
+            made.append(name)
+            return '/dev/' + name
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.sysfs.wait_for_node',
+            wait_for_node))
+        nodes, planned = self.build(THIN)
+        node = [n for n in nodes if n.name == 'thin-a'][0]
+        self.state.record('vg-img', devices=['/dev/loop2'])
+        ctx = blockdevice.Context(FakeRunner([node.argv(['/dev/loop2'])]),
+                                  self.state, self.params, nodes, planned)
+        node.create(ctx)
+        self.assertEqual(['dm-4'], made)
+        self.assertEqual('/dev/dm-4', self.state.results('thin-a')['device'])
+        self.assertEqual(['lvm-lv', 'device-node'],
+                         [k for _, k, _ in self.journal()])
+
+
+class TestHelpers(TestCase):
+
+    def test_mapper_names(self):
+        self.assertEqual('vg-lv', lvm.mapper_name('vg', 'lv'))
+        self.assertEqual('vg--img-lv--root--x',
+                         lvm.mapper_name('vg-img', 'lv-root-x'))
+        for vg, lv in (('a-', 'b'), ('x--y', 'z-'), ('v', 'l')):
+            self.assertEqual([vg, lv], lvm.split_mapper_name(
+                lvm.mapper_name(vg, lv)))
+        self.assertEqual(['vg', 'pool', 'tpool'],
+                         lvm.split_mapper_name('vg-pool-tpool'))
+
+    def test_lv_sizes_read_as_lvcreate_does(self):
+        table = [('1800M', 1800 << 20), (1800, 1800 << 20), ('2g', 2 * GIB),
+                 ('2GiB', 2 * GIB), ('1.5G', 3 * GIB // 2), ('4096b', 4096),
+                 ('8s', 4096), ('1t', 1 << 40)]
+        for text, value in table:
+            self.assertEqual(value, lvm.parse_lv_size(text), text)
+        for bad in ('10MB', 'lots', '', True, '-1M'):
+            self.assertRaises(ValueError, lvm.parse_lv_size, bad)
+
+    def test_extents(self):
+        self.assertEqual((23, 'VG'), lvm.parse_extents('23%VG'))
+        self.assertEqual((100, 'FREE'), lvm.parse_extents('100%FREE'))
+        self.assertEqual((512, None), lvm.parse_extents(512))
+        for bad in ('101%VG', '0', '5%ORIGIN', '5%', 'all'):
+            self.assertRaises(ValueError, lvm.parse_extents, bad)
+
+    def test_extent_size_from_vgcreate_options(self):
+        self.assertEqual(4 << 20, lvm.extent_size(None))
+        self.assertEqual(4 << 20, lvm.extent_size(['--force']))
+        self.assertEqual(8 << 20, lvm.extent_size(['-s', '8M']))
+        self.assertEqual(16 << 20, lvm.extent_size('-s16m'))
+        self.assertEqual(32 << 20, lvm.extent_size(
+            ['--physicalextentsize=32M']))
+        self.assertIsNone(lvm.extent_size(['-s', 'huge']))
+
+    def test_every_command_sees_only_the_image_devices(self):
+        args = lvm.lvm_args(['/dev/loop0p3', '/dev/loop1'])
+        self.assertEqual(['--devices', '/dev/loop0p3,/dev/loop1',
+                          '--config'], args[:3])
+        for setting in ('udev_sync=0', 'udev_rules=0', 'monitoring=0',
+                        'obtain_device_list_from_udev=0', 'backup=0',
+                        'archive=0', 'system_id_source="none"'):
+            self.assertIn(setting, args[3])
+
+
+class TestTeardown(TestCase):
+    ARGS = {'vg': 'vg-img', 'devices': ['/dev/loop0p3']}
+
+    def test_lv_deactivated_only_when_active(self):
+        self.useFixture(FakeDev(blocks={'/dev/loop0p3'}, dm={
+            'vg--img-thin--a': 'dm-3', 'vg-thin--a': 'dm-9'}))
+        entry = {'kind': 'lvm-lv', 'node': 'x', 'plugin': 'lvm',
+                 'args': dict(self.ARGS, lv='thin-a')}
+        runner = FakeRunner([lvm_cmd('lvchange', ['/dev/loop0p3'],
+                                     '--activate', 'n', 'vg-img/thin-a')])
+        resources.release(runner, entry)
+        runner.assert_done()
+        # Another VG's LV of the same name is not ours.
+        entry['args'] = dict(self.ARGS, vg='other', lv='thin-a')
+        resources.release(FakeRunner([]), entry)
+
+    def test_pool_is_active_through_its_hidden_lvs(self):
+        self.useFixture(FakeDev(dm={'vg--img-pool_tmeta': 'dm-1'}))
+        self.assertTrue(lvm.lv_is_active('vg-img', 'pool'))
+        self.assertFalse(lvm.lv_is_active('vg-img', 'pool2'))
+        self.assertFalse(lvm.lv_is_active('vg', 'img-pool_tmeta'))
+
+    def test_vg_deactivation_restricted_to_the_image_devices(self):
+        self.useFixture(FakeDev(blocks={'/dev/loop0p3'},
+                                dm={'vg--img-root': 'dm-0'}))
+        entry = {'kind': 'lvm-vg', 'node': 'vg-img', 'plugin': 'lvm',
+                 'args': self.ARGS}
+        runner = FakeRunner([lvm_cmd('vgchange', ['/dev/loop0p3'],
+                                     '--activate', 'n', 'vg-img')])
+        resources.release(runner, entry)
+        runner.assert_done()
+
+    def test_vg_not_active_is_a_no_op(self):
+        # "vg-img" is not this VG: its dm names start "vg--img-".
+        self.useFixture(FakeDev(blocks={'/dev/loop0p3'},
+                                dm={'vg-img--root': 'dm-0'}))
+        entry = {'kind': 'lvm-vg', 'node': 'vg-img', 'plugin': 'lvm',
+                 'args': self.ARGS}
+        resources.release(FakeRunner([]), entry)
+
+    def test_from_system_only_over_this_builds_images(self):
+        self.useFixture(FakeDev(dm={'vg--img-root': 'dm-0'}))
+        backing = {'/dev/loop3p2': '/b/images/image0.raw'}
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.lvm.pv_devices_of',
+            lambda vg: sorted(backing)))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.lvm.image_backing',
+            backing.get))
+        nodes = config.build(yaml.safe_load(THIN), {
+            'image-dir': '/b/images', 'mount-base': '/m'})
+        vg = [n for n in nodes if n.kind == 'vg'][0]
+        self.assertEqual([('vg', 'vg-img')], vg.claims())
+        (kind, args), = vg.held_resources({'image-dir': '/b/images'})
+        self.assertEqual([], [n.held_resources({}) for n in nodes
+                              if n.kind in ('pv', 'lv') and
+                              n.held_resources({})])
+        entry = {'kind': kind, 'node': '(system)', 'plugin': 'lvm',
+                 'args': args}
+        runner = FakeRunner([lvm_cmd('vgchange', ['/dev/loop3p2'],
+                                     '--activate', 'n', 'vg-img')])
+        resources.release(runner, entry)
+        runner.assert_done()
+        # A VG of that name on anything else is left alone.
+        backing['/dev/loop3p2'] = '/home/other.raw'
+        err = self.assertRaises(resources.ReleaseError, resources.release,
+                                FakeRunner([]), entry)
+        self.assertIn('VG vg-img is active on /dev/loop3p2, not on images '
+                      'below /b/images: left alone', str(err))
+
+    def test_pv_still_held_is_a_clear_error(self):
+        self.useFixture(FakeDev(blocks={'/dev/loop0p3'},
+                                dm={'vg-root': 'dm-0'},
+                                holders={'/dev/loop0p3': ['dm-0']}))
+        entry = {'kind': 'lvm-pv', 'node': 'pv', 'plugin': 'lvm',
+                 'args': {'device': '/dev/loop0p3'}}
+        err = self.assertRaises(resources.ReleaseError, resources.release,
+                                FakeRunner([]), entry)
+        self.assertIn('PV /dev/loop0p3 is still held by dm-0 (vg-root)',
+                      str(err))
+        entry['args'] = {'device': '/dev/gone'}
+        resources.release(FakeRunner([]), entry)
+
+    def test_failed_create_deactivates_and_detaches(self):
+        root = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.blockdevice.check_tools',
+            lambda params, nodes: None))
+        fake = self.useFixture(FakeDev(blocks={'/dev/loop5',
+                                               '/dev/vg/lv0'}))
+        build = self.useFixture(TempBuild(textwrap.dedent("""
+            - local_loop: {name: image0, size: 64MiB}
+            - lvm:
+                pvs: [{name: pv, base: image0}]
+                vgs: [{name: vg, base: pv}]
+                lvs:
+                  - name: lv0
+                    base: vg
+                    size: 16M
+                    mkfs: {type: ext4, opts: --bad}
+            """)))
+        image = build.image_dir + '/image0.raw'
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.sysfs.loops_backed_by',
+            lambda path: ['/dev/loop5'] if os.path.exists(path) else []))
+        params = config.load_params(build.params_path)
+        blockdevice.init(params)
+        dev = ['/dev/loop5']
+
+        class Runner(FakeRunner):
+            def run(self, argv, **kwargs):
+                if argv[0] == 'lvcreate':
+                    fake.dm['vg-lv0'] = 'dm-0'
+                if argv[0] == 'vgchange':
+                    fake.dm.clear()
+                return super().run(argv, **kwargs)
+        runner = Runner([
+            (['losetup', '--find', '--show', '--partscan', image],
+             '/dev/loop5\n'),
+            lvm_cmd('pvcreate', dev, '--yes', '/dev/loop5'),
+            lvm_cmd('vgcreate', dev, 'vg', '/dev/loop5'),
+            lvm_cmd('lvcreate', dev, '--yes', '--size', '%db' % (16 << 20),
+                    '--name', 'lv0', 'vg'),
+            (['mkfs.ext4', '-F', '-q', *mkfs.EXT_ZEROED, '-L', 'mkfs_lv0',
+              '--bad',
+              '/dev/vg/lv0'], 'bad option', 1),
+            lvm_cmd('lvchange', dev, '--activate', 'n', 'vg/lv0'),
+            lvm_cmd('vgchange', dev, '--activate', 'n', 'vg'),
+            ['losetup', '--detach', '/dev/loop5'],
+        ])
+        self.assertRaises(Exception, blockdevice.create, params, runner)
+        runner.assert_done()
+        self.assertFalse(os.path.exists(image))
+        self.assertEqual([], state_mod.State.load(
+            blockdevice.state_folder(params)).journal)
+        del root
+
+
+class TestPreflight(TestCase):
+    CONFIG = """
+    - local_loop: {name: image0, size: 64MiB}
+    - lvm:
+        pvs: [{name: pv, base: image0}]
+        vgs: [{name: %s, base: pv}]
+        lvs: [{name: lv0, base: %s, size: 16M}]
+    """
+
+    def _create(self, vg):
+        self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.blockdevice.check_tools',
+            lambda params, nodes: None))
+        build = self.useFixture(TempBuild(textwrap.dedent(
+            self.CONFIG % (vg, vg))))
+        stderr = self.useFixture(fixtures.StringStream('stderr'))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
+        self.assertEqual(0, cli.main(['--params', build.params_path,
+                                      'init']))
+        status = cli.main(['--params', build.params_path, 'create'])
+        stderr.stream.flush()
+        self.assertFalse(os.path.exists(build.image_dir))
+        return status, stderr.getDetails()['stderr'].as_text()
+
+    def test_active_vg_of_the_same_name_is_refused(self):
+        self.useFixture(FakeDev(dm={'vg-root': 'dm-0', 'vg-swap': 'dm-1',
+                                    'vg--x-root': 'dm-2'}))
+        status, err = self._create('vg')
+        self.assertEqual(2, status)
+        self.assertIn('[1].lvm.vgs[0]: a VG named vg is already active on '
+                      'this host (vg-root, vg-swap)', err)
+
+    def test_dev_entry_of_the_vg_name_is_refused(self):
+        self.useFixture(FakeDev())
+        status, err = self._create('zero')
+        self.assertEqual(2, status)
+        self.assertIn('VG name zero is taken by /dev/zero', err)
+
+
+class TestValidationErrors(TestCase):
+    """Each bad config: exit 2, one line naming the YAML path, nothing
+    created."""
+
+    HEAD = ('- local_loop: {name: image0, size: 1GiB}\n'
+            '- partitioning: {base: image0, label: gpt, partitions: '
+            '[{name: root, size: 100%}]}\n')
+
+    def lvm(self, pvs='[{name: pv, base: root}]',
+            vgs='[{name: vg, base: [pv]}]', lvs='[{name: lv, base: vg, '
+            'size: 100M}]', extra=''):
+        return self.HEAD + '- lvm: {name: lvm, pvs: %s, vgs: %s, lvs: %s%s}' \
+            % (pvs, vgs, lvs, extra)
+
+    def cases(self):
+        P = '[2].lvm'
+        return [
+            (self.lvm(lvs='[{name: a, base: vg, size: 2G}]'),
+             P + '.lvs[0]: LV a needs 512 extents of 4 MiB but VG vg has '
+             '255 of its 255 left'),
+            (self.lvm(lvs='[{name: a, base: vg, size: 600M}, '
+                      '{name: b, base: vg, extents: 50%VG}]'),
+             P + '.lvs[1]: LV b needs 127 extents'),
+            (self.lvm(lvs='[{name: a, base: vg, extents: 60%VG}, '
+                      '{name: b, base: vg, extents: 50%VG}]'),
+             P + '.lvs[1].extents: the LVs of VG vg ask for 110% of it'),
+            (self.lvm(lvs='[{name: a, base: vg, extents: 100%VG}, '
+                      '{name: b, base: vg, extents: 10%FREE}]'),
+             P + '.lvs[1]: LV b would get no extents: VG vg has 0 of its '
+             '255 left'),
+            (self.lvm(lvs='[{name: a, base: vg, extents: 101%FREE}]'),
+             P + ".lvs[0].extents: '101%FREE': expected a percentage"),
+            (self.lvm(lvs='[{name: a, base: vg, extents: 5%ORIGIN}]'),
+             P + ".lvs[0].extents: '5%ORIGIN' is not an extent count"),
+            (self.lvm(lvs='[{name: a, base: vg, size: 10MB}]'),
+             P + ".lvs[0].size: '10MB' is not an LV size"),
+            (self.lvm(lvs='[{name: a, base: vg}]'),
+             P + '.lvs[0]: give size or extents'),
+            (self.lvm(lvs='[{name: a, base: vg, size: 1G, extents: 1}]'),
+             P + '.lvs[0]: give size or extents, not both'),
+            (self.lvm(lvs='[{name: t, base: vg, type: thin, size: 1G}]'),
+             P + '.lvs[0]: a thin LV needs thin-pool'),
+            (self.lvm(lvs='[{name: a, base: vg, size: 8M}, {name: t, '
+                      'base: vg, type: thin, thin-pool: a, size: 1G}]'),
+             P + '.lvs[1].thin-pool: a is not a thin-pool LV'),
+            (self.lvm(lvs='[{name: t, base: vg, type: thin, '
+                      'thin-pool: nopool, size: 1G}]'),
+             P + '.lvs[0].thin-pool: names no node'),
+            (self.lvm(lvs='[{name: p, base: vg, type: thin-pool, size: 8M}, '
+                      '{name: t, base: vg, type: thin, thin-pool: p, '
+                      'extents: 10}]'),
+             P + '.lvs[1].extents: a thin LV takes its virtual size'),
+            (self.lvm(lvs='[{name: a, base: vg, size: 8M, thin-pool: a}]'),
+             P + '.lvs[0].thin-pool: only a type thin LV takes'),
+            (self.lvm(vgs='[{name: vg, base: []}]'),
+             P + '.vgs[0].base: a VG is built on one or more PVs'),
+            (self.lvm(vgs='[{name: vg}]'),
+             P + ".vgs[0]: 'base' is required but missing"),
+            (self.lvm(vgs='[{name: vg, base: [root]}]'),
+             P + '.vgs[0].base: a VG is built on pvs entries; root is a '
+             'partition node'),
+            (self.lvm(pvs='[{name: pv, base: vg}]'),
+             'dependency cycle'),
+            (self.lvm(pvs='[{name: pv, base: root}, {name: pv2, base: lv}]',
+                      vgs='[{name: vg, base: [pv]}, {name: vg2, '
+                      'base: [pv2]}]'),
+             P + '.pvs[1].base: a PV cannot be on an LV (lv)'),
+            (self.lvm() + '\n- mkfs: {name: fs, base: root, type: ext4}',
+             "[3].mkfs.base: root is the device of PV pv; nothing else "
+             "can use it"),
+            (self.HEAD + '- mkfs: {name: fs, base: root, type: ext4}\n'
+             '- lvm: {pvs: [{name: pv, base: fs}], vgs: [{name: vg, '
+             'base: pv}], lvs: []}',
+             '[3].lvm.pvs[0].base: a PV needs a block device node as base; '
+             'fs is a mkfs node'),
+            (self.lvm(vgs='[{name: vg, base: [pv]}, {name: vg2, '
+                      'base: [pv]}]'),
+             P + '.vgs[1].base: PV pv is already in VG vg'),
+            (self.lvm() + '\n- mkfs: {name: fs, base: vg, type: ext4}',
+             '[3].mkfs.base: vg is an LVM VG, not a block device'),
+            (self.lvm() + '\n- mkfs: {name: fs, base: pv, type: ext4}',
+             '[3].mkfs.base: pv is an LVM PV; only a VG can use it'),
+            (self.lvm(lvs='[{name: p, base: vg, type: thin-pool, size: 8M}]')
+             + '\n- mkfs: {name: fs, base: p, type: ext4}',
+             '[3].mkfs.base: p is a thin pool; only thin LVs can use it'),
+            (self.lvm(lvs='[{name: a, base: pv, size: 8M}]'),
+             P + '.lvs[0].base: pv is an LVM PV; only a VG can use it'),
+            (self.lvm(lvs='[{name: a, base: root, size: 8M}]'),
+             P + '.lvs[0].base: root is the device of PV pv'),
+            (self.lvm(lvs='[{name: lv_tmeta, base: vg, size: 8M}]'),
+             P + ".lvs[0].name: LVM reserves '_tmeta' in LV names"),
+            (self.lvm(extra=', base: [root, nosuch]'),
+             P + ".base: base 'nosuch' names no node"),
+            (self.lvm(extra=', colour: red'),
+             P + ": unknown option 'colour'"),
+            (self.lvm(pvs='[{name: pv, base: root, opts: [-f]}]'),
+             P + ".pvs[0]: unknown option 'opts', did you mean 'options'?"),
+            (self.lvm(vgs='[{name: vg, base: [pv], size: 1G}]'),
+             P + ".vgs[0]: unknown option 'size'"),
+            (self.lvm(lvs='[{name: a, base: vg, sise: 8M}]'),
+             P + ".lvs[0]: unknown option 'sise', did you mean 'size'?"),
+            (self.lvm(lvs='[{name: a, base: vg, size: 8M, type: thick}]'),
+             P + ".lvs[0].type: expected one of 'thin-pool', 'thin'"),
+            (self.HEAD + '- lvm: {pvs: [{name: pv, base: root}], '
+             'vgs: [{name: vg, base: [pv]}]}',
+             P + ": 'lvs' is required but missing"),
+        ]
+
+    def test_each_error(self):
+        for text, expected in self.cases():
+            build = self.useFixture(TempBuild(text))
+            stderr = self.useFixture(fixtures.StringStream('stderr'))
+            self.useFixture(fixtures.MonkeyPatch('sys.stderr',
+                                                 stderr.stream))
+            status = cli.main(['--params', build.params_path, 'init'])
+            stderr.stream.flush()
+            err = stderr.getDetails()['stderr'].as_text()
+            self.assertEqual(2, status, text + '\n' + err)
+            self.assertIn(expected, err, text)
+            self.assertEqual(1, len([line for line in err.splitlines()
+                                     if 'error:' in line]), err)
+            self.assertNotIn('Traceback', err)
+            self.assertFalse(os.path.exists(build.build_dir), text)
+            self.assertFalse(os.path.exists(build.image_dir), text)
+
+    def test_tree_form_nests_mkfs_in_an_lv(self):
+        nodes = config.build(yaml.safe_load(self.lvm(
+            lvs='[{name: lv, base: vg, size: 100M, mkfs: {type: ext4, '
+            'mount: {mount_point: /}}}]')),
+            {'mount-base': '/m', 'image-dir': '/i'})
+        fs = [n for n in nodes if n.kind == 'mkfs'][0]
+        self.assertEqual(('mkfs_lv', ['lv'], '[2].lvm.lvs[0].mkfs'),
+                         (fs.name, fs.deps, fs.path))
