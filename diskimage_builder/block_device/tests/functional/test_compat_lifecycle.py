@@ -10,6 +10,8 @@ import sys
 
 import yaml
 
+from diskimage_builder.block_device import sizes
+
 from diskimage_builder.block_device.tests.functional import base
 
 NEEDS_VM_PLUGINS = {'lvm', 'crypt', 'mdraid'}
@@ -21,6 +23,19 @@ def needs_vm(path):
         text = src.read()
     plugins = {key for entry in yaml.safe_load(text) for key in entry}
     return bool(plugins & NEEDS_VM_PLUGINS) or 'type: vfat' in text
+
+
+def image_size_kib(path):
+    """The script's default 2 GiB, or enough for the fixed-size
+    partitions plus 1 GiB (the efi-lvm config has a 40G partition)."""
+    with open(path) as src:
+        items = yaml.safe_load(src)
+    fixed = 0
+    for entry in items:
+        for part in entry.get('partitioning', {}).get('partitions', []):
+            if not sizes.is_percent(part['size']):
+                fixed += sizes.parse_size(part['size'])
+    return max(2 << 30, fixed + (1 << 30)) // 1024
 
 
 def compat_configs():
@@ -35,7 +50,8 @@ class TestCompatLifecycle(base.FunctionalTestCase):
             rootdir=os.environ.get('DIB_VM_SCRATCH'))).path
         env = dict(os.environ, BD='%s -m diskimage_builder.block_device'
                    % sys.executable, WORK=os.path.join(work, 'w'))
-        proc = base.run(['bash', script, config], check=False, env=env,
+        proc = base.run(['bash', script, config,
+                         str(image_size_kib(config))], check=False, env=env,
                         cwd=base.REPO)
         self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
         self.assertIn('lifecycle: OK %s' % os.path.basename(config),
