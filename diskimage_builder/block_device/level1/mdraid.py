@@ -24,9 +24,10 @@ line that ``writefstab`` writes beside the fstab
 (``ARRAY /dev/md/<name> metadata=1.2 UUID=... name=any:<name>``).
 
 Resync: a fresh image holds no data, so for mirrors (levels 1 and 10)
-``--assume-clean`` is the default: the members are all zeros on a new
-sparse image, identical already, and the build is not slowed down by a
-resync competing with it.  Parity levels (5, 6) default to a normal
+over members known to read as zeros (new sparse images) ``--assume-clean``
+is the default: they are identical already, and the build is not slowed
+down by a resync competing with it.  On existing disks the first sync
+runs.  Parity levels (5, 6) default to a normal
 initial sync, since their parity is only right after one (or on members
 known to be zeros: set ``assume-clean: true`` yourself then); a resync
 cut short by ``umount`` resumes when the image next assembles.
@@ -77,7 +78,7 @@ SET_NAME_MAX = 31
 STOP_ROUNDS = 3
 
 
-def create_argv(name, options, members):
+def create_argv(name, options, members, zeroed=True):
     """``mdadm --create`` for *options*: pure, tested by value."""
     level = options['level']
     spares = options.get('spares', 0)
@@ -93,7 +94,7 @@ def create_argv(name, options, members):
                                      // 1024))
     if 'uuid' in options:
         argv.append('--uuid=%s' % options['uuid'])
-    if assume_clean(options):
+    if assume_clean(options, zeroed):
         argv.append('--assume-clean')
     return argv + list(members)
 
@@ -103,11 +104,13 @@ def metadata(options):
     return str(options.get('metadata', '1.2'))
 
 
-def assume_clean(options):
+def assume_clean(options, zeroed=True):
+    """Mirrors of members known to read as zeros are in sync already; on
+    anything else (an existing disk) the first sync really is needed."""
     level = options['level']
     if level in (0, 'linear'):
         return False
-    return options.get('assume-clean', level in MIRRORED)
+    return options.get('assume-clean', level in MIRRORED and zeroed)
 
 
 def mdadm_conf_line(name, detail, spares):
@@ -291,7 +294,8 @@ class MdraidNode(plugin.Node):
     kind = 'mdraid'
 
     @property
-    def level(self):
+    def raid_level(self):
+        # Not "level": Node.level says which nodes provide a disk.
         return self.options['level']
 
     def validate(self, graph, params):
@@ -313,7 +317,7 @@ class MdraidNode(plugin.Node):
         data = min(data_bytes(m['size'], metadata(self.options))
                    for m in members)
         chunk = sizes.parse_size(self.options.get('chunk', '512KiB'))
-        size = array_bytes(self.level, data, active, chunk)
+        size = array_bytes(self.raid_level, data, active, chunk)
         if size < MIB:
             raise ConfigError(self.path + '.base', 'the members are too '
                               'small for an md array: %d bytes of data '
@@ -349,7 +353,8 @@ class MdraidNode(plugin.Node):
         members = [ctx.device(name) for name in self.deps]
         entry = ctx.hold(self, 'md-array', name=self.name,
                          members=[sysfs.kernel_name(m) for m in members])
-        ctx.runner.run(create_argv(self.name, self.options, members),
+        zeroed = ctx.planned.get(self.name, {}).get('zeroed', False)
+        ctx.runner.run(create_argv(self.name, self.options, members, zeroed),
                        env=MD_ENV)
         link = os.path.join(MD_DIR, self.name)
         detail = parse_export(ctx.runner.run(
@@ -361,7 +366,7 @@ class MdraidNode(plugin.Node):
         spares = self.options.get('spares', 0)
         ctx.record(self, device=os.path.realpath(link), link=link,
                    uuid=detail['MD_UUID'], md_name=detail.get('MD_NAME', ''),
-                   level=str(self.level), members=members,
+                   level=str(self.raid_level), members=members,
                    **{'mdadm.conf': mdadm_conf_line(self.name, detail,
                                                     spares)})
 

@@ -517,3 +517,24 @@ class TestValidationErrors(test_crypt.ValidationCases):
         for text in (RAID1, STACK):
             status, err, _ = self._run(text)
             self.assertEqual(0, status, err)
+
+
+class TestRaidLevelIsNotNodeLevel(TestCase):
+
+    def test_raid0_is_not_a_level0_disk(self):
+        nodes = config.build(yaml.safe_load("""
+        - local_loop: {name: image0}
+        - local_loop: {name: image1}
+        - mdraid: {name: md0, base: [image0, image1], level: 0}
+        """), {'build-dir': '/b', 'image-dir': '/i'})
+        self.assertEqual(['image0', 'image1'],
+                         config.summary(nodes, {})['level0'])
+        self.assertIsNone(nodes[2].level)
+        self.assertEqual(0, nodes[2].raid_level)
+
+    def test_assume_clean_only_on_zeroed_members(self):
+        options = {'level': 1}
+        self.assertIn('--assume-clean', mdraid.create_argv(
+            'md0', options, ['/dev/a', '/dev/b'], zeroed=True))
+        self.assertNotIn('--assume-clean', mdraid.create_argv(
+            'md0', options, ['/dev/a', '/dev/b'], zeroed=False))
