@@ -130,8 +130,8 @@ def test_dm_linear_maps_onto_loop(loop, cleanup):
     cleanup(sh, "dmsetup", "remove", "--retry", name, check=False)
     mapped = "/dev/mapper/" + name
 
-    assert re.match(r"0 4096 linear \d+:\d+ 2048", out("dmsetup", "table",
-                                                         name))
+    table_out = out("dmsetup", "table", name)
+    assert re.match(r"0 4096 linear \d+:\d+ 2048", table_out), table_out
     assert int(out("blockdev", "--getsz", mapped)) == 4096
 
     data = pattern("dm-linear")
@@ -160,8 +160,8 @@ def test_md_raid1_mirrors_both_members(loop, cleanup):
     cleanup(stop_and_wipe)
 
     status = mdstat()
-    line = next((l for l in status.splitlines()
-                 if l.startswith(md_name + " ")), "")
+    line = next((row for row in status.splitlines()
+                 if row.startswith(md_name + " ")), "")
     assert "active raid1" in line, status
     for member in members:
         assert os.path.basename(member) in line, status
@@ -279,8 +279,10 @@ def test_lvm_pv_vg_lv_and_deactivate(loop, cleanup):
 
 def test_loop_partition_nodes(loop):
     dev = loop("parts", partscan=True)
-    sh("sgdisk", "--new=1:0:+8M", "--new=2:0:0", dev)
-    # sgdisk asks the kernel to re-read; partx covers the case it could not.
+    # sfdisk (util-linux) rather than sgdisk: one package fewer to install.
+    sh("sfdisk", "--quiet", "--label", "gpt", dev,
+       input=b"size=8MiB\n,\n")
+    # sfdisk asks the kernel to re-read; partx covers the case it could not.
     sh("partx", "--update", dev, check=False)
     settle()
     for number in (1, 2):
