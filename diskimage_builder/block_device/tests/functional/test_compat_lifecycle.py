@@ -1,8 +1,9 @@
 """diskimage-builder's real configs, driven through the exact call
 sequence of its main script (../shared/compat/dib-main-lifecycle.sh).
 
-On the host every config the host kernel can do runs (no vfat, no
-device-mapper here); inside the VM tier every config runs.
+Every config runs once: on the host when the host kernel can do it, in
+the VM tier when it needs vfat or device-mapper (the VM is slow: it does
+only what the host cannot).
 """
 import glob
 import os
@@ -62,12 +63,8 @@ class TestCompatLifecycle(base.FunctionalTestCase):
         if not configs:
             self.skipTest('no ../shared/compat beside the checkout')
         in_vm = os.environ.get('DIB_VM_TIER') == '1'
-        ran = []
-        for config in configs:
-            if needs_vm(config) and not in_vm:
-                continue
+        mine = [c for c in configs if needs_vm(c) == in_vm]
+        if not mine:
+            self.skipTest('every compat config runs on the other tier')
+        for config in mine:
             self.run_lifecycle(config)
-            ran.append(os.path.basename(config))
-        self.assertTrue(ran)
-        if in_vm:
-            self.assertEqual(len(configs), len(ran))

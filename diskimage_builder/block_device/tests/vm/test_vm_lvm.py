@@ -277,15 +277,4 @@ def test_killed_create_is_released(tmp_path, undo):
         assert_released(build, 'vgkill')
         assert os.path.exists(build.image('image0'))
 
-
-def test_dib_main_lifecycle_script(tmp_path):
-    work = tmp_path / 'lifecycle'
-    kib = 38 * 1024 * 1024
-    result = sh('bash', LIFECYCLE, EFI_LVM, str(kib), env={
-        'BD': '%s -m diskimage_builder.block_device' % sys.executable,
-        'WORK': str(work)}, check=False, timeout=1800)
-    print(result.stderr[-3000:])
-    assert result.returncode == 0, result.stderr[-6000:]
-    assert 'lifecycle: OK block-device-efi-lvm--default.yaml' in \
-        result.stdout
-    assert not [n for n in helpers.dm_names() if n.startswith('vg-')]
+# The efi-lvm config through dib-main-lifecycle.sh runs in test_vm_compat.
