@@ -111,6 +111,26 @@ class Plugin:
         return own, children
 
     @classmethod
+    def split_items(cls, own, key, path, plugin_names, children):
+        """Nested children inside the items of list option *key* (the
+        partitions of a table, the LVs of a VG): their parent is the item
+        named by its ``name``."""
+        items = own.get(key)
+        if not isinstance(items, list):
+            return
+        stripped = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                stripped.append(item)
+                continue
+            keep, nested = Plugin.split(
+                item, '%s.%s[%d]' % (path, key, index), plugin_names)
+            stripped.append(keep)
+            children.extend((n, o, p, keep.get('name'))
+                            for n, o, p, _ in nested)
+        own[key] = stripped
+
+    @classmethod
     def default_name(cls, plugin, options):
         return '%s_%s' % (plugin, options.get('base'))
 

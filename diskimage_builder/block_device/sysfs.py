@@ -83,6 +83,12 @@ def _read(path):
         return None
 
 
+def read_text(path):
+    """A sysfs or procfs attribute, stripped; None when it is absent."""
+    text = _read(path)
+    return text.strip() if text is not None else None
+
+
 def kernel_name(device):
     return os.path.basename(os.path.realpath(device))
 

@@ -139,18 +139,10 @@ def dm_kernel_name(name, sys_block=None):
     except OSError:
         return None
     for entry in sorted(entries):
-        if entry.startswith('dm-') and _read(
+        if entry.startswith('dm-') and sysfs.read_text(
                 os.path.join(sys_block, entry, 'dm', 'name')) == name:
             return entry
     return None
-
-
-def _read(path):
-    try:
-        with open(path) as src:
-            return src.read().strip()
-    except OSError:
-        return None
 
 
 def _is_block(path):
@@ -167,7 +159,7 @@ def mapper_node(name, on_create=None):
     if _is_block(path):
         return path
     kname = dm_kernel_name(name)
-    numbers = kname and _read(os.path.join(sysfs.SYS_BLOCK, kname, 'dev'))
+    numbers = kname and sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname, 'dev'))
     if not numbers:
         raise BlockDeviceError('cryptsetup opened %s but the kernel lists no '
                                'device-mapper device of that name' % name)

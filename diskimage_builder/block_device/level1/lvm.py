@@ -221,19 +221,11 @@ def lvm_dm_devices():
         if not entry.startswith('dm-'):
             continue
         base = os.path.join(sysfs.SYS_BLOCK, entry, 'dm')
-        name = _read(os.path.join(base, 'name'))
-        uuid = _read(os.path.join(base, 'uuid'))
+        name = sysfs.read_text(os.path.join(base, 'name'))
+        uuid = sysfs.read_text(os.path.join(base, 'uuid'))
         if name and uuid and uuid.startswith('LVM-'):
             found[name] = entry
     return found
-
-
-def _read(path):
-    try:
-        with open(path) as src:
-            return src.read().strip()
-    except OSError:
-        return None
 
 
 def active_lvs(vg):
@@ -281,7 +273,7 @@ def image_backing(device):
         os.path.join(sysfs.SYS_BLOCK, kname)))) \
         if os.path.exists(os.path.join(sysfs.SYS_BLOCK, kname,
                                        'partition')) else kname
-    text = _read('/sys/block/%s/loop/backing_file' % disk)
+    text = sysfs.read_text('/sys/block/%s/loop/backing_file' % disk)
     return text[:-len(' (deleted)')] if text and text.endswith(
         ' (deleted)') else text
 
@@ -725,20 +717,7 @@ class Lvm(plugin.Plugin):
         # Tree form: a mkfs may sit inside an lvs item, as inside a
         # partition.
         own, children = super().split(options, path, plugin_names)
-        lvs = own.get('lvs')
-        if not isinstance(lvs, list):
-            return own, children
-        stripped = []
-        for index, item in enumerate(lvs):
-            if not isinstance(item, dict):
-                stripped.append(item)
-                continue
-            keep, nested = plugin.Plugin.split(
-                item, '%s.lvs[%d]' % (path, index), plugin_names)
-            stripped.append(keep)
-            children.extend((n, o, p, keep.get('name'))
-                            for n, o, p, _ in nested)
-        own['lvs'] = stripped
+        cls.split_items(own, 'lvs', path, plugin_names, children)
         return own, children
 
     @classmethod

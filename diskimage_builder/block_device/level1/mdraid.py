@@ -169,7 +169,7 @@ def arrays_over(members, uuid=None, sys_block=None):
                                                  'slaves')))
         except OSError:
             continue
-        shown = _read(os.path.join(sys_block, entry, 'md', 'uuid'))
+        shown = sysfs.read_text(os.path.join(sys_block, entry, 'md', 'uuid'))
         if uuid and shown and _hex(shown) != _hex(uuid):
             continue
         if slaves & members:
@@ -192,18 +192,10 @@ def running_arrays(sys_block=None):
         return []
     found = []
     for entry in sorted(entries):
-        state = _read(os.path.join(sys_block, entry, 'md', 'array_state'))
+        state = sysfs.read_text(os.path.join(sys_block, entry, 'md', 'array_state'))
         if state is not None and state != 'clear':
             found.append(entry)
     return found
-
-
-def _read(path):
-    try:
-        with open(path) as src:
-            return src.read().strip()
-    except OSError:
-        return None
 
 
 def udev_running():
@@ -284,7 +276,7 @@ def _stop(runner, kname, name):
 
 
 def running_state(kname):
-    return _read(os.path.join(sysfs.SYS_BLOCK, kname, 'md', 'array_state'))
+    return sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname, 'md', 'array_state'))
 
 
 # -- the node -----------------------------------------------------------------

@@ -283,20 +283,7 @@ class Partitioning(plugin.Plugin):
     @classmethod
     def split(cls, options, path, plugin_names):
         own, children = super().split(options, path, plugin_names)
-        partitions = own.get('partitions')
-        if not isinstance(partitions, list):
-            return own, children
-        stripped = []
-        for index, item in enumerate(partitions):
-            if not isinstance(item, dict):
-                stripped.append(item)
-                continue
-            item_path = '%s.partitions[%d]' % (path, index)
-            keep, nested = plugin.Plugin.split(item, item_path, plugin_names)
-            stripped.append(keep)
-            parent = keep.get('name')
-            children.extend((n, o, p, parent) for n, o, p, _ in nested)
-        own['partitions'] = stripped
+        cls.split_items(own, 'partitions', path, plugin_names, children)
         return own, children
 
     @classmethod
