@@ -35,6 +35,7 @@ on the host is refused before anything is created.
 
 Host tools: cryptsetup (package cryptsetup-bin).
 """
+import contextlib
 import os
 import re
 import stat
@@ -167,7 +168,7 @@ def mapper_node(name, on_create=None):
     if on_create:
         on_create(path)
     os.makedirs(MAPPER, exist_ok=True)
-    if os.path.lexists(path):
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     os.mknod(path, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
     return path

@@ -46,6 +46,7 @@ stops whatever came back.
 
 Host tools: mdadm; udevadm only where a udev daemon runs.
 """
+import contextlib
 import os
 import shutil
 
@@ -272,7 +273,9 @@ def _stop(runner, kname, name):
     link = os.path.join(MD_DIR, name)
     if os.path.islink(link) and os.path.basename(
             os.path.realpath(link)) == kname:
-        os.unlink(link)
+        # Where a udev runs it may remove the link between the two calls.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(link)
 
 
 def running_state(kname):
