@@ -45,6 +45,11 @@ class PlanContext:
     def of(self, name):
         return self.planned.setdefault(name, {})
 
+    @staticmethod
+    def device(name):
+        """What create's ``ctx.device(name)`` will be: a placeholder."""
+        return plugin_mod.placeholder(name)
+
 
 class Context:
     """What ``create`` steps get: the runner, the plan, the state."""
@@ -117,7 +122,23 @@ def plan_view(params, fmt):
     from diskimage_builder.block_device import planview
     nodes = config_mod.build(config_mod.read_config(params), params)
     planned = plan(params, nodes)
-    return planview.render(planview.build_plan(params, nodes, planned), fmt)
+    return planview.render(planview.build_plan(
+        params, nodes, planned, planned_commands(params, nodes, planned)),
+        fmt)
+
+
+def planned_commands(params, nodes, planned):
+    """Every command create will run, in order: the preflight reads of
+    all nodes, then each node's own commands."""
+    pctx = PlanContext(params, nodes)
+    pctx.planned = planned
+    out = []
+    for phase, method in (('preflight', 'preflight_commands'),
+                          ('create', 'commands')):
+        for node in nodes:
+            for entry in getattr(node, method)(pctx):
+                out.append(dict(entry, node=node.name, phase=phase))
+    return out
 
 
 def load_nodes(data):

@@ -8,19 +8,26 @@ format below) and Graphviz dot.  The JSON document::
      "nodes": [{"name", "plugin", "kind", "path", "deps",
                 "facts": {...},      # what init knows: label, mount point
                 "planned": {...}}],  # sizes, offsets, extents, in bytes
-     "fstab": ["LABEL=... / ext4 defaults 0 1", ...]}
+     "fstab": ["LABEL=... / ext4 defaults 0 1", ...],
+     "commands": [{"node", "phase",      # "preflight" or "create"
+                   "argv": [...],
+                   "when": "..."}]}      # only on conditional commands
 
-Nodes are in creation order.  Values that only exist once created (a
-filesystem UUID, a loop device) are absent.
+Nodes and commands are in creation order.  Values that only exist once
+created (a filesystem UUID) are absent; a device known only once created
+is a placeholder ``<device of NAME>`` in the commands.
 """
 import json
+import re
+import shlex
 
+from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 
 PLAN_FORMAT_VERSION = 1
 
 
-def build_plan(params, nodes, planned):
+def build_plan(params, nodes, planned, commands=()):
     out = []
     for node in nodes:
         out.append({'name': node.name, 'plugin': node.plugin,
@@ -28,7 +35,7 @@ def build_plan(params, nodes, planned):
                     'deps': node.deps, 'facts': node.facts,
                     'planned': planned.get(node.name, {})})
     return {'version': PLAN_FORMAT_VERSION, 'nodes': out,
-            'fstab': _fstab_preview(nodes)}
+            'fstab': _fstab_preview(nodes), 'commands': list(commands)}
 
 
 def _fstab_preview(nodes):
@@ -100,7 +107,78 @@ def _tree(plan):
         walk(root, '', True, True)
     if plan['fstab']:
         lines += ['', 'fstab:'] + ['  ' + line for line in plan['fstab']]
+    if plan['commands']:
+        lines += ['', 'commands:']
+        for entry in plan['commands']:
+            lines.append('  %s' % show_argv(entry['argv']))
+            if entry.get('when'):
+                lines.append('      (only when %s)' % entry['when'])
     return '\n'.join(lines)
+
+
+def show_argv(argv):
+    """A command line to read or paste; placeholders stay readable."""
+    return ' '.join(arg if re.search(plugin.PLACEHOLDER_PATTERN, arg)
+                    else shlex.quote(arg) for arg in argv)
+
+
+def compare_commands(planned, ran):
+    """How the commands create *ran* (argv lists, in order) differ from
+    the *planned* ones; an empty list when they are the same.
+
+    A placeholder matches any one value, but the same value wherever it
+    appears; a conditional planned command may be missing.
+    """
+    bound = {}
+    problems = []
+    position = 0
+    for entry in planned:
+        actual = ran[position] if position < len(ran) else None
+        values = _match(entry['argv'], actual, bound)
+        if values is not None:
+            bound.update(values)
+            position += 1
+        elif not entry.get('when'):
+            problems.append('command %d: planned %s, ran %s' % (
+                position + 1, show_argv(entry['argv']),
+                'nothing more' if actual is None else shlex.join(actual)))
+            return problems
+    problems += ['command %d: ran %s, which was not planned'
+                 % (number + 1, shlex.join(argv))
+                 for number, argv in enumerate(ran[position:], position)]
+    return problems
+
+
+def _match(pattern, argv, bound):
+    """The placeholder values that make *pattern* read as *argv*, or None
+    when no values do."""
+    if argv is None or len(pattern) != len(argv):
+        return None
+    values = {}
+    for want, got in zip(pattern, argv):
+        names = re.findall(plugin.PLACEHOLDER_PATTERN, want)
+        groups = {}
+        regex = ''
+        for index, piece in enumerate(re.split(plugin.PLACEHOLDER_PATTERN,
+                                               want)):
+            regex += re.escape(piece)
+            if index == len(names):
+                break
+            name = names[index]
+            known = bound.get(name, values.get(name))
+            if known is not None:
+                regex += re.escape(known)
+            elif name in groups:
+                regex += '(?P=%s)' % groups[name]
+            else:
+                groups[name] = 'p%d' % index
+                regex += '(?P<p%d>[^,]+?)' % index
+        found = re.fullmatch(regex, got)
+        if found is None:
+            return None
+        values.update((name, found.group(group))
+                      for name, group in groups.items())
+    return values
 
 
 def _size(value):

@@ -83,6 +83,19 @@ class Node:
         return lines saying what was checked (``create --check`` prints
         them)."""
 
+    def preflight_commands(self, pctx):
+        """The read-only commands ``preflight`` will run, as
+        :func:`command` entries (``plan`` lists them)."""
+        return []
+
+    def commands(self, pctx):
+        """The commands ``create`` will run for this node, in order, as
+        :func:`command` entries.  Build them with the same argv functions
+        ``create`` uses, giving ``pctx.device(name)`` where create gives
+        ``ctx.device(name)``: the plan then says exactly what create
+        does."""
+        return []
+
     def create(self, ctx):
         raise NotImplementedError(
             '%s node %s has no create step' % (self.plugin, self.name))
@@ -175,6 +188,26 @@ def names():
     group = (eps.select(group=NAMESPACE) if hasattr(eps, 'select')
              else eps.get(NAMESPACE, []))
     return sorted({ep.name for ep in group})
+
+
+# What plan shows for a value only create knows (a loop device, a
+# partition node, a mapper node): planned and run commands are compared
+# with each placeholder matching one value, the same value everywhere.
+PLACEHOLDER = '<device of %s>'
+PLACEHOLDER_PATTERN = r'<device of [A-Za-z0-9_.+:-]+>'
+
+
+def placeholder(name):
+    return PLACEHOLDER % name
+
+
+def command(argv, when=None):
+    """A planned command; *when* says what makes a conditional one run
+    (it may then be absent from what create ran)."""
+    entry = {'argv': [str(arg) for arg in argv]}
+    if when:
+        entry['when'] = when
+    return entry
 
 
 def earlier(graph, node):

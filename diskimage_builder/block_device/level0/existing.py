@@ -413,18 +413,31 @@ class Signature:
         return '%s at %s on %s' % (self.type, self.offset, self.device)
 
 
+def signatures_argv(device):
+    return ['wipefs', '--no-act', '--json', '--output',
+            'DEVICE,OFFSET,TYPE,UUID,LABEL', device]
+
+
 def signatures(runner, devices):
     """What wipefs finds on *devices*, reading only."""
     found = []
     for device in devices:
-        out = runner.run(['wipefs', '--no-act', '--json', '--output',
-                          'DEVICE,OFFSET,TYPE,UUID,LABEL', device]).stdout
+        out = runner.run(signatures_argv(device)).stdout
         data = json.loads(out) if out.strip() else {}
         for sig in data.get('signatures', []):
             found.append(Signature(device, sig.get('type') or '?',
                                    sig.get('offset') or '?', sig.get('uuid'),
                                    sig.get('label')))
     return found
+
+
+def probed_nodes(host, disk):
+    """The device nodes of the disk and its partitions that wipefs reads
+    (those whose node really is that device)."""
+    names = [disk.name] + partitions(host, disk.name)
+    numbers = {_attr(host, n, 'dev'): n for n in names}
+    return [node for node in [disk.node] + partition_nodes(host, disk)
+            if _which(host, node, numbers)]
 
 
 def named_by_host(host, numbers, found):
@@ -463,6 +476,15 @@ def wipe_argv(node, parts, wipe, size):
     return argv
 
 
+def partx_delete_argv(node):
+    return ['partx', '--delete', node]
+
+
+def partition_nodes(host, disk):
+    return [os.path.join(host.dev_root, p) for p in partitions(host,
+                                                                 disk.name)]
+
+
 def drop_partitions(runner, host, disk):
     """Make the kernel forget the partitions of the old table."""
     deadline = time.monotonic() + BUSY_WAIT
@@ -476,7 +498,7 @@ def drop_partitions(runner, host, disk):
                 break
         time.sleep(0.2)
     if partitions(host, disk.name):
-        runner.run(['partx', '--delete', disk.node])
+        runner.run(partx_delete_argv(disk.node))
     left = partitions(host, disk.name)
     if left:
         raise BlockDeviceError('the kernel still lists partitions %s of %s '
@@ -573,10 +595,7 @@ class DiskNode(plugin.Node):
         parts = partitions(host, name)
         self._refuse_used(disk, in_use(host, disk))
         numbers = {_attr(host, n, 'dev'): n for n in [name] + parts}
-        nodes = [disk.node] + [os.path.join(host.dev_root, p)
-                               for p in parts]
-        found = signatures(runner, [n for n in nodes if _which(
-            host, n, numbers)])
+        found = signatures(runner, probed_nodes(host, disk))
         self._refuse_used(disk, named_by_host(host, numbers, found))
         if found and self.wipe == 'none':
             raise DiskError(
@@ -602,6 +621,31 @@ class DiskNode(plugin.Node):
             raise DiskError('%s (%s) is in use: %s' % (
                 disk.node, disk.how, '; '.join(problems)))
 
+    def preflight_commands(self, pctx):
+        # The disk as it is now: create reads it again, and refuses it if
+        # it changed size; its partitions may change before then.
+        try:
+            disk = self.disk()
+        except DiskError:
+            return []
+        return [plugin.command(signatures_argv(node))
+                for node in probed_nodes(HOST, disk)]
+
+    def commands(self, pctx):
+        try:
+            disk = self.disk()
+        except DiskError:
+            return []
+        size = pctx.planned[self.name]['size']
+        out = [plugin.command(argv) for argv in wipe_argv(
+            disk.node, partition_nodes(HOST, disk), self.wipe, size)]
+        if self.wipe != 'none':
+            out.append(plugin.command(
+                partx_delete_argv(disk.node),
+                when='the kernel keeps partitions of the old table after '
+                     're-reading the wiped one'))
+        return out
+
     def create(self, ctx):
         disk = self.disk()
         for other in ctx.nodes.values():
@@ -619,9 +663,8 @@ class DiskNode(plugin.Node):
             raise BlockDeviceError('%s changed size from %s to %d bytes '
                                    'since the plan' % (
                                        disk.node, planned.get('size'), size))
-        parts = [os.path.join(HOST.dev_root, p)
-                 for p in partitions(HOST, disk.name)]
-        for argv in wipe_argv(disk.node, parts, self.wipe, size):
+        for argv in wipe_argv(disk.node, partition_nodes(HOST, disk),
+                              self.wipe, size):
             ctx.runner.run(argv)
         if self.wipe != 'none':
             drop_partitions(ctx.runner, HOST, disk)

@@ -68,6 +68,18 @@ class LoopNode(plugin.Node):
         # A new sparse file reads as zeros: mkfs need not discard or zero.
         pctx.of(self.name).update(size=size, sector_size=block, zeroed=True)
 
+    @staticmethod
+    def losetup_argv(path, sector_size):
+        argv = ['losetup', '--find', '--show', '--partscan']
+        if sector_size != 512:
+            argv += ['--sector-size', str(sector_size)]
+        return argv + [path]
+
+    def commands(self, pctx):
+        planned = pctx.planned[self.name]
+        return [plugin.command(self.losetup_argv(self.facts['image_path'],
+                                                 planned['sector_size']))]
+
     def create(self, ctx):
         path = self.facts['image_path']
         planned = ctx.planned[self.name]
@@ -75,10 +87,8 @@ class LoopNode(plugin.Node):
         ctx.hold(self, 'image-file', released_by='delete', path=path)
         _make_sparse(path, planned['size'])
         ctx.hold(self, 'loop', file=path)
-        argv = ['losetup', '--find', '--show', '--partscan']
-        if planned['sector_size'] != 512:
-            argv += ['--sector-size', str(planned['sector_size'])]
-        device = ctx.runner.run(argv + [path]).stdout.strip()
+        device = ctx.runner.run(self.losetup_argv(
+            path, planned['sector_size'])).stdout.strip()
         ctx.record(self, device=device, image_path=path,
                    size=planned['size'],
                    sector_size=planned['sector_size'])

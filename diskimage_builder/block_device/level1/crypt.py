@@ -124,6 +124,10 @@ def open_argv(luks_type, device, name):
             device, name]
 
 
+def uuid_argv(device):
+    return ['cryptsetup', 'luksUUID', device]
+
+
 def crypttab_line(name, luks_uuid, options):
     return '%s UUID=%s %s %s' % (name, luks_uuid,
                                  options.get('crypttab-key', 'none'),
@@ -274,6 +278,13 @@ class CryptNode(plugin.Node):
             raise UsageError('%s.key-file: %s is empty' % (self.path, path))
         return data
 
+    def commands(self, pctx):
+        device = pctx.device(self.deps[0])
+        return [plugin.command(argv) for argv in (
+            format_argv(self.options, device),
+            open_argv(self.luks_type, device, self.name),
+            uuid_argv(device))]
+
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         key = self.key()
@@ -284,7 +295,7 @@ class CryptNode(plugin.Node):
                        stdin=key, env=DM_ENV)
         mapped = mapper_node(self.name, on_create=lambda path: ctx.hold(
             self, 'device-node', path=path))
-        luks_uuid = ctx.runner.run(['cryptsetup', 'luksUUID', device],
+        luks_uuid = ctx.runner.run(uuid_argv(device),
                                    env=DM_ENV).stdout.strip()
         ctx.record(self, device=mapped, luks_device=device, uuid=luks_uuid,
                    luks_type=self.luks_type,

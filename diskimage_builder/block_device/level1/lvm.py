@@ -395,11 +395,17 @@ class PvNode(plugin.Node):
         pctx.of(self.name).update(data_bytes=max(
             base['size'] - DEFAULT_PE_START, 0))
 
+    def argv(self, device):
+        return ['pvcreate', *lvm_args([device]), '--yes',
+                *option_list(self.options.get('options')), device]
+
+    def commands(self, pctx):
+        return [plugin.command(self.argv(pctx.device(self.deps[0])))]
+
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         ctx.hold(self, 'lvm-pv', device=device)
-        ctx.runner.run(['pvcreate', *lvm_args([device]), '--yes',
-                        *option_list(self.options.get('options')), device])
+        ctx.runner.run(self.argv(device))
         ctx.record(self, pv_device=device)
 
 
@@ -477,12 +483,19 @@ class VgNode(plugin.Node):
         pctx.of(self.name).update(extent_size=extent, extents=total,
                                   free=total)
 
+    def argv(self, devices):
+        return ['vgcreate', *lvm_args(devices),
+                *option_list(self.options.get('options')), self.name,
+                *devices]
+
+    def commands(self, pctx):
+        return [plugin.command(self.argv(planned_pv_devices(pctx,
+                                                            self.deps)))]
+
     def create(self, ctx):
         devices = [ctx.results(pv)['pv_device'] for pv in self.deps]
         ctx.hold(self, 'lvm-vg', vg=self.name, devices=devices)
-        ctx.runner.run(['vgcreate', *lvm_args(devices),
-                        *option_list(self.options.get('options')),
-                        self.name, *devices])
+        ctx.runner.run(self.argv(devices))
         ctx.record(self, vg=self.name, devices=devices)
 
 
@@ -637,6 +650,11 @@ class LvNode(plugin.Node):
         return argv + ['--name', self.name,
                        *option_list(self.options.get('options')), self.vg]
 
+    def commands(self, pctx):
+        vg = pctx.nodes[self.vg]
+        return [plugin.command(self.argv(planned_pv_devices(pctx,
+                                                            vg.deps)))]
+
     def create(self, ctx):
         devices = ctx.results(self.vg)['devices']
         ctx.hold(self, 'lvm-lv', vg=self.vg, lv=self.name, devices=devices)
@@ -661,6 +679,11 @@ class LvNode(plugin.Node):
         LOG.info('%s is missing: using the kernel name %s', path, kname)
         return sysfs.wait_for_node(kname, on_create=lambda node: ctx.hold(
             self, 'device-node', path=node))
+
+
+def planned_pv_devices(pctx, pvs):
+    """What create will find as the devices of PVs *pvs*: their bases'."""
+    return [pctx.device(pctx.nodes[pv].deps[0]) for pv in pvs]
 
 
 def _bytes_arg(size):

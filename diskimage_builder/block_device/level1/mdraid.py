@@ -203,10 +203,16 @@ def udev_running():
     return os.path.exists('/run/udev/control')
 
 
+SCAN_ARGV = ['mdadm', '--detail', '--scan', '--config=none']
+
+
+def detail_argv(device):
+    return ['mdadm', '--detail', '--export', device]
+
+
 def scan_names(runner):
     """Names of the arrays the host runs, as mdadm reports them."""
-    out = runner.run(['mdadm', '--detail', '--scan', '--config=none'],
-                     env=MD_ENV, check=False).stdout
+    out = runner.run(SCAN_ARGV, env=MD_ENV, check=False).stdout
     names = set()
     for line in out.splitlines():
         for word in line.split():
@@ -224,8 +230,7 @@ def arrays_named(runner, name):
     found = []
     for kname in running_arrays():
         detail = parse_export(runner.run(
-            ['mdadm', '--detail', '--export', '/dev/' + kname], env=MD_ENV,
-            check=False).stdout)
+            detail_argv('/dev/' + kname), env=MD_ENV, check=False).stdout)
         if detail.get('MD_NAME', '').rsplit(':', 1)[-1] == name:
             found.append(kname)
     return found
@@ -344,6 +349,18 @@ class MdraidNode(plugin.Node):
                              % (self.path, self.name, clash))
         return ['%s: no md array named %s running' % (self.path, self.name)]
 
+    def preflight_commands(self, pctx):
+        return [plugin.command(SCAN_ARGV, when='md arrays run on the host '
+                               'and none is at /dev/md/%s' % self.name)]
+
+    def commands(self, pctx):
+        members = [pctx.device(name) for name in self.deps]
+        zeroed = pctx.planned.get(self.name, {}).get('zeroed', False)
+        return [plugin.command(create_argv(self.name, self.options, members,
+                                           zeroed)),
+                plugin.command(detail_argv(os.path.join(MD_DIR,
+                                                        self.name)))]
+
     def create(self, ctx):
         members = [ctx.device(name) for name in self.deps]
         entry = ctx.hold(self, 'md-array', name=self.name,
@@ -352,8 +369,8 @@ class MdraidNode(plugin.Node):
         ctx.runner.run(create_argv(self.name, self.options, members, zeroed),
                        env=MD_ENV)
         link = os.path.join(MD_DIR, self.name)
-        detail = parse_export(ctx.runner.run(
-            ['mdadm', '--detail', '--export', link], env=MD_ENV).stdout)
+        detail = parse_export(ctx.runner.run(detail_argv(link),
+                                             env=MD_ENV).stdout)
         if 'MD_UUID' not in detail:
             raise BlockDeviceError('mdadm --detail says nothing of %s: %r'
                                    % (link, detail))

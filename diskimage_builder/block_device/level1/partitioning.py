@@ -113,15 +113,19 @@ class TableNode(plugin.Node):
         _write_and_reread(device, writes)
         numbers = [p['number'] for p in planned['partitions']]
         if not all(sysfs.partition_name(device, n) for n in numbers):
-            # A kernel built without this table's parser (this project's CI
-            # host has neither msdos nor efi partition support) registers
-            # nothing on re-read: partx parses the table in user space and
-            # hands the kernel each partition (BLKPG).  The explicit range
-            # matters: without it partx stops counting at the number of
-            # table entries and misses the last logical partition.
-            ctx.runner.run(['partx', '--update', '--nr',
-                            '1:%d' % max(numbers), device])
+            ctx.runner.run(partx_argv(numbers, device))
         ctx.record(self, device=device, **idents)
+
+    def commands(self, pctx):
+        # The table itself is written in-process; only the fallback
+        # re-read is a command.
+        planned = pctx.planned[self.name]
+        numbers = [p['number'] for p in planned['partitions']]
+        return [plugin.command(
+            partx_argv(numbers, pctx.device(self.deps[0])),
+            when='the kernel registers no partition on re-reading the '
+                 'table, as a kernel without the %s parser does'
+                 % self.label)]
 
     def _build(self, planned):
         sector = planned['sector_size']
@@ -144,6 +148,16 @@ class TableNode(plugin.Node):
         return writes, {'disk_uuid': '%08x' % disk_id, 'partuuids': {
             str(e.number): tables.mbr_partuuid(disk_id, e.number)
             for e in entries}}
+
+
+def partx_argv(numbers, device):
+    # A kernel built without this table's parser (this project's CI host
+    # has neither msdos nor efi partition support) registers nothing on
+    # re-read: partx parses the table in user space and hands the kernel
+    # each partition (BLKPG).  The explicit range matters: without it
+    # partx stops counting at the number of table entries and misses the
+    # last logical partition.
+    return ['partx', '--update', '--nr', '1:%d' % max(numbers), device]
 
 
 def _size_value(options):

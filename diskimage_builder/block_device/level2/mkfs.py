@@ -151,6 +151,12 @@ class MkfsNode(plugin.Node):
         return mkfs_argv(self.fstype, device, self.facts['label'],
                          self.fs_uuid(), opts, zeroed)
 
+    def commands(self, pctx):
+        device = pctx.device(self.deps[0])
+        zeroed = pctx.planned.get(self.name, {}).get('zeroed', False)
+        return [plugin.command(self.argv(device, zeroed)),
+                plugin.command(probe_argv(device))]
+
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         zeroed = ctx.planned.get(self.name, {}).get('zeroed', False)
@@ -168,9 +174,13 @@ def _time_env():
     return {'E2FSPROGS_FAKE_TIME': epoch} if epoch else None
 
 
+def probe_argv(device):
+    return ['blkid', '-p', '-o', 'export', device]
+
+
 def probe(runner, device):
     """What the filesystem itself says: blkid's low-level probe."""
-    out = runner.run(['blkid', '-p', '-o', 'export', device]).stdout
+    out = runner.run(probe_argv(device)).stdout
     return dict(line.split('=', 1) for line in out.splitlines()
                 if '=' in line)
 

@@ -92,9 +92,23 @@ class MountNode(plugin.Node):
         target = self.target(ctx.params)
         make_dirs_nofollow(base, self.mount_point.lstrip('/'))
         ctx.hold(self, 'mount', target=target)
-        ctx.runner.run(['mount', '-t', fs['fstype'], fs['device'], target])
+        ctx.runner.run(self.argv(ctx.nodes[self.deps[0]], fs['device'],
+                                 target))
         ctx.record(self, mount_point=self.mount_point, target=target,
                    device=fs['device'])
+
+    @staticmethod
+    def argv(mkfs, device, target):
+        # The type the config asked for; mkfs's probe of it must agree.
+        return ['mount', '-t', mkfs.facts['fstype'], device, target]
+
+    def commands(self, pctx):
+        if self.mount_point == 'none':
+            return []
+        # A filesystem's device is the one mkfs was given.
+        mkfs = pctx.nodes[self.deps[0]]
+        return [plugin.command(self.argv(
+            mkfs, pctx.device(mkfs.deps[0]), self.target(pctx.params)))]
 
 
 def _contains(parent, child):

@@ -84,6 +84,21 @@ class Build(fixtures.Fixture):
         except FileNotFoundError:
             return []
 
+    def create_as_planned(self, test):
+        """plan, init and create; assert create ran exactly the commands
+        plan listed.  Returns the plan."""
+        from diskimage_builder.block_device import planview
+        plan = json.loads(self.phase('plan', '--format', 'json').stdout)
+        self.phase('init')
+        if os.path.exists(self.command_log):
+            os.unlink(self.command_log)
+        self.phase('create')
+        ran = self.commands()
+        test.assertNotEqual([], ran)
+        test.assertEqual([], planview.compare_commands(plan['commands'],
+                                                       ran))
+        return plan
+
     def image(self, name='image0'):
         return os.path.join(self.image_dir, name + '.raw')
 

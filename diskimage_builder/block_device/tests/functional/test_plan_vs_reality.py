@@ -1,5 +1,5 @@
-"""create does what plan said: partition offsets and sizes."""
-import json
+"""create does what plan said: partition offsets and sizes, and the
+commands it runs."""
 import os
 
 import pytest
@@ -18,9 +18,7 @@ class TestPlanVsReality(base.FunctionalTestCase):
 
     def check(self, config, size):
         build = self.useFixture(Build(config, image_size=size))
-        plan = json.loads(build.phase('plan', '--format', 'json').stdout)
-        build.phase('init')
-        build.phase('create')
+        plan = build.create_as_planned(self)
         build.phase('umount')
         build.phase('cleanup')
         planned = sorted(

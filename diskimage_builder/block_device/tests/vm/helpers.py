@@ -95,6 +95,22 @@ class Build:
     def phases(self, *names, env=None):
         return [self.phase(name, env=env) for name in names]
 
+    def create_as_planned(self, env=None):
+        """plan, init, create; assert create ran exactly the commands plan
+        listed (the command log holds create's commands only after)."""
+        from diskimage_builder.block_device import planview
+        plan = json.loads(self.phase('plan', '--format', 'json',
+                                     env=env).stdout)
+        self.phase('init', env=env)
+        if os.path.exists(self.command_log):
+            os.unlink(self.command_log)
+        self.phase('create', env=env)
+        ran = [argv for argv, _, _ in self.commands()]
+        assert ran, 'create ran no command'
+        problems = planview.compare_commands(plan['commands'], ran)
+        assert problems == [], '\n'.join(problems)
+        return plan
+
     @property
     def state_folder(self):
         return os.path.join(self.build_dir, 'states', 'block-device')

@@ -258,7 +258,7 @@ def test_deep_stack_raid1_luks_lvm(tmp_path, cleanup):
     build, names = deep_build(tmp_path / 'b', '')
     cleanup(release_build, build)
     files = {'etc/motd': 'deep stack\n'}
-    build.phases('init', 'create', env=KEY_ENV)
+    build.create_as_planned(env=KEY_ENV)
     md = build.results(names['md'])
     luks = build.results(names['mapper'])
     write_files(build, files)

@@ -234,7 +234,8 @@ def test_gpt_compat_layout_on_a_disk(tmp_path, cleanup, disk1):
     assert partitions(disk1) == [os.path.basename(disk1) + n
                                  for n in '123']
     build = new_build(tmp_path, cleanup, text)
-    build.phases('init', 'create', 'writefstab')
+    build.create_as_planned()
+    build.phase('writefstab')
 
     assert build.results('image0') == {
         'device': disk1, 'size': size_of(disk1), 'sector_size': 512,
@@ -325,7 +326,8 @@ RAID1 = """
 def test_raid1_across_two_disks(tmp_path, cleanup, disk1, disk2):
     md = TAG + 'md'
     build = new_build(tmp_path, cleanup, RAID1 % {'md': md, 'disk2': disk2})
-    build.phases('init', 'create', 'writefstab')
+    build.create_as_planned()
+    build.phase('writefstab')
     assert sorted(build.results(md)['members']) == [disk1, disk2]
     assert out(sys.executable, '-m', 'diskimage_builder.block_device',
                '--params', build.params_path, 'getval',
