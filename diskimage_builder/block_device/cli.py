@@ -4,21 +4,21 @@ Exit status: 0 success; 1 a command or a teardown step failed; 2 the
 config, params, command line or host is not fit (nothing was touched);
 3 the state folder is missing, damaged or busy.
 """
-import argparse
-import logging
 import os
-import re
 import sys
 
 from diskimage_builder.block_device.errors import BlockDeviceError
 
-LOG = logging.getLogger('diskimage_builder.block_device')
+# argparse and logging are imported only past the getval fast path: the
+# image builder calls getval many times, and they cost more than it does.
+LOGGER_NAME = 'diskimage_builder.block_device'
 
 PHASES = ('init', 'getval', 'plan', 'create', 'writefstab', 'umount',
           'cleanup', 'delete', 'build')
 
 
 def parser():
+    import argparse
     top = argparse.ArgumentParser(
         prog='dib-block-device',
         description='Build and tear down the block devices of a disk image.')
@@ -68,17 +68,35 @@ def parser():
 
 
 def setup_logging(debug):
+    import logging
+    log = logging.getLogger(LOGGER_NAME)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(
         '%(asctime)s.%(msecs)03d %(levelname)s %(message)s', '%H:%M:%S'))
-    LOG.addHandler(handler)
-    LOG.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-# One "key: value" line of plain YAML, with nothing YAML would read
-# differently (quotes, flow collections, anchors, tags, comments...).
-_PLAIN_LINE = re.compile(r'^([A-Za-z0-9_-]+):[ \t]+([^\s#\'"{}\[\],&*!|>%@`]'
-                         r'[^#:]*?)[ \t]*$')
+# What a "key: value" line of plain YAML may hold, so that YAML would read
+# it as that string (no quotes, flow collections, anchors, tags, comments,
+# block scalars...).  Checked by hand: compiling a regex costs getval more
+# than the check.
+_KEY_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+                       '0123456789_-')
+_NOT_FIRST = frozenset('#\'"{}[],&*!|>%@`')
+
+
+def plain_line(line):
+    """(key, value) of a plain ``key: value`` line, else None."""
+    key, colon, rest = line.partition(':')
+    if not colon or not key or not _KEY_CHARS.issuperset(key) or \
+            rest[:1] != ' ':
+        return None
+    value = rest.strip(' ')
+    if not value or value[0] in _NOT_FIRST or '\t' in value or \
+            '#' in value or ':' in value or not value.isprintable():
+        return None
+    return key, value
 
 
 def build_dir_only(path):
@@ -112,17 +130,16 @@ def _plain_params(text):
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith('#'):
             continue
-        match = _PLAIN_LINE.match(line)
-        if not match or match.group(1) in params:
+        pair = plain_line(line)
+        if pair is None or pair[0] in params:
             return None
-        params[match.group(1)] = match.group(2)
+        params[pair[0]] = pair[1]
     return params
 
 
 def run(args):
     if args.phase == 'getval':
-        from diskimage_builder.block_device.getval import getval
-        print(getval(build_dir_only(args.params), args.key))
+        print_value(args.params, args.key)
         return
     from diskimage_builder.block_device import blockdevice
     from diskimage_builder.block_device.runner import Runner
@@ -172,13 +189,38 @@ def plan_params(args):
     return params
 
 
+def print_value(params_path, key):
+    from diskimage_builder.block_device.getval import getval
+    print(getval(build_dir_only(params_path), key))
+
+
+def plain_getval(argv):
+    """(params file, key) when *argv* is nothing but a getval call, which
+    then needs neither argparse nor logging; else None."""
+    params = os.environ.get('DIB_BLOCK_DEVICE_PARAMS_YAML')
+    if len(argv) == 4 and argv[0] == '--params':
+        params, argv = argv[1], argv[2:]
+    if len(argv) == 2 and argv[0] == 'getval' and argv[1][:1] not in (
+            '-', ''):
+        return params, argv[1]
+    return None
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    getval_call = plain_getval(argv)
+    if getval_call is not None:
+        return _reported('getval', print_value, *getval_call)
     args = parser().parse_args(argv)
     setup_logging(args.debug)
+    return _reported(args.phase, run, args)
+
+
+def _reported(phase, function, *args):
     try:
-        run(args)
+        function(*args)
     except BlockDeviceError as err:
-        print('dib-block-device %s: error: %s' % (args.phase, err),
+        print('dib-block-device %s: error: %s' % (phase, err),
               file=sys.stderr)
         return err.exit_status
     return 0

@@ -1,7 +1,5 @@
 """``getval``: answer from the state folder alone, importing no plugin,
 so the image builder's many calls stay cheap."""
-import shlex
-
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device.errors import UsageError
 
@@ -31,4 +29,5 @@ def getval(build_dir, key):
 
 
 def _word(text):
+    import shlex
     return shlex.quote(text) if text else "''"

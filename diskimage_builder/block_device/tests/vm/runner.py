@@ -10,7 +10,11 @@ Usage::
         [--disk NAME=SIZE ...] [--timeout MIN] [--boot-timeout MIN] \\
         [--memory SIZE] [--cpus N] [--kernel PATH] [--kvm] \\
         [--scratch-base DIR] [--junitxml PATH] [--udev-autoassembly] [-v] \\
-        [-- PYTEST ARGS]
+        [--exec] [-- PYTEST ARGS | -- COMMAND]
+
+With ``--exec`` the words after ``--`` are one command run in the VM's
+environment instead of pytest (the VM benchmark uses it); its status is
+passed through like pytest's.
 
 Relative paths in PYTEST ARGS may be given from the caller's cwd; pytest
 itself runs from the repo root.  ``-m vm`` is always passed first.
@@ -378,7 +382,7 @@ def _absolutize_pytest_args(pytest_args, cwd, repo):
 
 
 def guest_script(scratch, repo, python, disks, pytest_args,
-                 udev_autoassembly=False):
+                 udev_autoassembly=False, exec_command=None):
     q = shlex.quote
     status = os.path.join(scratch, STATUS_FILE)
     junit = os.path.join(scratch, JUNIT_FILE)
@@ -416,9 +420,13 @@ def guest_script(scratch, repo, python, disks, pytest_args,
             "[ -e /dev/disk/by-id/virtio-%s ] || echo 'VM tier: warning:"
             " /dev/disk/by-id/virtio-%s missing'" % (serial, serial),
         ]
-    command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-m", "vm"]
-    command += list(pytest_args)
-    command.append("--junitxml=" + junit)
+    if exec_command:
+        command = list(exec_command)
+    else:
+        command = [python, "-m", "pytest", "-p", "no:cacheprovider", "-m",
+                   "vm"]
+        command += list(pytest_args)
+        command.append("--junitxml=" + junit)
     lines += [
         "cd %s || { echo 3 > %s; exit 3; }" % (q(repo), q(status)),
         # The guest PATH has no pyenv shims and its python3 is Debian's, so
@@ -593,6 +601,11 @@ def run(args, pytest_args):
 
     python = os.path.realpath(sys.executable)
     repo = str(REPO_ROOT)
+    exec_command = None
+    if args.exec:
+        if not pytest_args:
+            raise UsageError("--exec needs a command after --")
+        exec_command, pytest_args = pytest_args, []
     pytest_args = _absolutize_pytest_args(pytest_args, os.getcwd(), repo)
 
     base = os.path.realpath(args.scratch_base)
@@ -620,7 +633,8 @@ def run(args, pytest_args):
         rodirs = sorted({p for p in (repo, os.path.dirname(python))
                          if _hidden_in_guest(p)})
         script = guest_script(scratch, repo, python, names, pytest_args,
-                              udev_autoassembly=args.udev_autoassembly)
+                              udev_autoassembly=args.udev_autoassembly,
+                              exec_command=exec_command)
         with open(os.path.join(scratch, SCRIPT_FILE), "w") as handle:
             handle.write(script)
         command = vng_command(vng, kernel, scratch, disk_files, args, rodirs)
@@ -676,6 +690,10 @@ def run(args, pytest_args):
                   "a pytest status after %.0fs" % (vng_status, elapsed),
                   flush=True)
             return EXIT_VM_FAILED
+        if exec_command:
+            print("VM tier: %s exited %d after %.0fs in all"
+                  % (shlex.join(exec_command), code, elapsed), flush=True)
+            return code
         if args.junitxml:
             shutil.copyfile(os.path.join(scratch, JUNIT_FILE), args.junitxml)
         summary = streamer.summary or _junit_summary(
@@ -749,6 +767,9 @@ def build_parser():
                              "auto-activation rules in the guest")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the vng command line")
+    parser.add_argument("--exec", action="store_true",
+                        help="run the command after -- in the VM instead "
+                             "of pytest")
     return parser
 
 
