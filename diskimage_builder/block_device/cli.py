@@ -7,6 +7,7 @@ config, params, command line or host is not fit (nothing was touched);
 import os
 import sys
 
+from diskimage_builder.block_device import params_file
 from diskimage_builder.block_device.errors import BlockDeviceError
 
 # argparse and logging are imported only past the getval fast path: the
@@ -77,66 +78,6 @@ def setup_logging(debug):
     log.setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-# What a "key: value" line of plain YAML may hold, so that YAML would read
-# it as that string (no quotes, flow collections, anchors, tags, comments,
-# block scalars...).  Checked by hand: compiling a regex costs getval more
-# than the check.
-_KEY_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
-                       '0123456789_-')
-_NOT_FIRST = frozenset('#\'"{}[],&*!|>%@`')
-
-
-def plain_line(line):
-    """(key, value) of a plain ``key: value`` line, else None."""
-    key, colon, rest = line.partition(':')
-    if not colon or not key or not _KEY_CHARS.issuperset(key) or \
-            rest[:1] != ' ':
-        return None
-    value = rest.strip(' ')
-    if not value or value[0] in _NOT_FIRST or '\t' in value or \
-            '#' in value or ':' in value or not value.isprintable():
-        return None
-    return key, value
-
-
-def build_dir_only(path):
-    """The build dir from the params file, cheaply: getval is called many
-    times per image build and must not pay for PyYAML or schemas when the
-    file is plain ``key: value`` lines (anything else goes to PyYAML)."""
-    from diskimage_builder.block_device.errors import ConfigError
-    if not path:
-        raise ConfigError('', 'no params file: pass --params FILE or set '
-                          'DIB_BLOCK_DEVICE_PARAMS_YAML')
-    try:
-        with open(path) as src:
-            text = src.read()
-    except OSError as err:
-        raise ConfigError(path, 'cannot read the params file: %s'
-                          % err.strerror)
-    params = _plain_params(text)
-    if params is None:
-        import yaml
-        try:
-            params = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(path, 'not valid YAML: %s' % err)
-    if not isinstance(params, dict) or not params.get('build-dir'):
-        raise ConfigError('params.build-dir', 'is required but missing')
-    return params['build-dir']
-
-
-def _plain_params(text):
-    params = {}
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith('#'):
-            continue
-        pair = plain_line(line)
-        if pair is None or pair[0] in params:
-            return None
-        params[pair[0]] = pair[1]
-    return params
-
-
 def run(args):
     if args.phase == 'getval':
         print_value(args.params, args.key)
@@ -161,7 +102,7 @@ def run(args):
         blockdevice.cleanup_from_system(config.load_params(args.params),
                                         Runner())
         return
-    params = {'build-dir': build_dir_only(args.params)}
+    params = {'build-dir': params_file.build_dir_only(args.params)}
     if args.phase == 'create' and args.check:
         for line in blockdevice.check(params, Runner()):
             print('checked: ' + line)
@@ -191,7 +132,7 @@ def plan_params(args):
 
 def print_value(params_path, key):
     from diskimage_builder.block_device.getval import getval
-    print(getval(build_dir_only(params_path), key))
+    print(getval(params_file.build_dir_only(params_path), key))
 
 
 def plain_getval(argv):

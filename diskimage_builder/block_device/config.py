@@ -23,6 +23,7 @@ import os
 import yaml
 
 from diskimage_builder.block_device import graph
+from diskimage_builder.block_device import params_file
 from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
@@ -56,16 +57,7 @@ def load_yaml(text, what):
 
 
 def load_params(path):
-    if not path:
-        raise ConfigError('', 'no params file: pass --params FILE or set '
-                          'DIB_BLOCK_DEVICE_PARAMS_YAML')
-    try:
-        with open(path) as src:
-            text = src.read()
-    except OSError as err:
-        raise ConfigError(path, 'cannot read the params file: %s'
-                          % err.strerror)
-    params = load_yaml(text, path)
+    params = load_yaml(params_file.read(path), path)
     if params is None:
         params = {}
     check_schema(params, PARAMS_SCHEMA, 'params')
@@ -248,4 +240,3 @@ def summary(nodes, params):
                             if n.facts.get('image_path')), ''),
         'level0': [n.name for n in level0],
     }
-

@@ -6,6 +6,7 @@ import fixtures
 import yaml
 
 from diskimage_builder.block_device import cli
+from diskimage_builder.block_device import params_file
 from diskimage_builder.block_device.tests.fakes import TempBuild
 from diskimage_builder.block_device.tests.fakes import TestCase
 
@@ -29,7 +30,7 @@ class TestPlainLine(TestCase):
     def test_plain_lines_read_as_yaml_reads_them(self):
         for line in ('build-dir: /tmp/build dir', 'config: /a/b.yaml  ',
                      'image_size: 2GiB', 'k-1: x=y,z'):
-            key, value = cli.plain_line(line)
+            key, value = params_file.plain_line(line)
             self.assertEqual({key: value}, yaml.safe_load(line), line)
 
     def test_anything_else_goes_to_yaml(self):
@@ -42,7 +43,7 @@ class TestPlainLine(TestCase):
                      'build-dir: a:b', 'build-dir: %x', '  build-dir: /x',
                      'build-dir: @x', 'build-dir: `x', 'config:\t/a',
                      'config: /a\t', 'config: /a\x0c'):
-            self.assertIsNone(cli.plain_line(line), line)
+            self.assertIsNone(params_file.plain_line(line), line)
 
 
 class TestGetvalFastPath(TestCase):
