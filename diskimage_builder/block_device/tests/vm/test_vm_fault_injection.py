@@ -8,6 +8,7 @@ no loop device, mount, device-mapper device or md array, no claim, no
 state folder.
 """
 import os
+import shutil
 import signal
 import time
 
@@ -51,7 +52,13 @@ def test_kill_at_every_command_of_a_deep_stack(tmp_path, cleanup):
     cleanup(deep.release_build, build)
     images = [build.image('image0'), build.image('image1')]
     before = kernel_holdings(build.mount_base)
-    build.phases('init', 'create', env=deep.KEY_ENV)
+    build.phase('init')
+    # init's only output: put back before each kill point instead of
+    # running init again (~10 s each under TCG).
+    config_json = os.path.join(build.state_folder, 'config.json')
+    kept = str(tmp_path / 'config.json')
+    shutil.copy(config_json, kept)
+    build.phase('create', env=deep.KEY_ENV)
     count = len(build.commands())
     tools = sorted({argv[0] for argv, _, _ in build.commands()})
     build.phase('delete')
@@ -68,7 +75,8 @@ def test_kill_at_every_command_of_a_deep_stack(tmp_path, cleanup):
         where = '%s:%d' % (when, number)
         if os.path.exists(build.command_log):
             os.unlink(build.command_log)
-        build.phase('init')
+        os.makedirs(build.state_folder, mode=0o700)
+        shutil.copy(kept, config_json)
         killed = build.phase('create', check=False, env=dict(
             deep.KEY_ENV, DIB_BD_FAULT_INJECT=where))
         assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
@@ -78,7 +86,9 @@ def test_kill_at_every_command_of_a_deep_stack(tmp_path, cleanup):
         assert kernel_holdings(build.mount_base) == before, where
         assert not os.path.exists(build.state_folder), where
         assert claims() == [], where
-        build.phase('cleanup')      # a second cleanup has nothing to do
+        if recovered == 0:
+            build.phase('cleanup')      # a second one has nothing to do
+            assert kernel_holdings(build.mount_base) == before
         for image in images:
             if os.path.exists(image):
                 os.unlink(image)
