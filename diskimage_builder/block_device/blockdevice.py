@@ -16,7 +16,6 @@ from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.errors import BlockDeviceError
-from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import StateError
 from diskimage_builder.block_device.errors import UsageError
 
@@ -100,12 +99,15 @@ def init(params):
     from diskimage_builder.block_device import config as config_mod
     nodes = config_mod.build(config_mod.read_config(params), params)
     plan(params, nodes, sizes_known_only=True)
+    plugins = plugin_mod.recorded(plugin_mod.load_many(
+        {node.plugin for node in nodes}))
     folder = state_folder(params)
     with state_mod.locked(folder):
         state_mod.write_json(os.path.join(folder, 'config.json'), {
             'version': state_mod.FORMAT_VERSION,
             'params': params,
             'nodes': [node.to_json() for node in nodes],
+            'plugins': plugins,
             'values': config_mod.summary(nodes, params),
         })
     LOG.info('config checked: %d nodes, written to %s/config.json',
@@ -142,7 +144,8 @@ def planned_commands(params, nodes, planned):
 
 
 def load_nodes(data):
-    classes = plugin_mod.load_many(spec['plugin'] for spec in data['nodes'])
+    classes = plugin_mod.load_recorded(
+        [spec['plugin'] for spec in data['nodes']], data.get('plugins'))
     nodes = []
     for spec in data['nodes']:
         if spec['plugin'] not in classes:
@@ -242,7 +245,7 @@ def _undo_after_failure(runner, state):
         LOG.error('undo: %s', failure)
 
 
-def release_journal(runner, state, kinds):
+def release_journal(runner, state, kinds, plugins=None):
     """Release journal entries released by *kinds*, newest first.
 
     Every entry is tried even when an earlier one fails; the failures are
@@ -254,7 +257,7 @@ def release_journal(runner, state, kinds):
             continue
         if entry['kind'] not in resources.RELEASERS:
             # A plugin's own kinds are registered when its module loads.
-            plugin_mod.load(entry['plugin'])
+            plugin_mod.load_recorded([entry['plugin']], plugins)
         try:
             resources.release(runner, entry)
         except Exception as err:
@@ -263,6 +266,15 @@ def release_journal(runner, state, kinds):
             continue
         state.drop(entry)
     return failures
+
+
+def _recorded_plugins(folder):
+    # Teardown must work without config.json too: then the entry points
+    # are scanned.
+    try:
+        return state_mod.load_config(folder).get('plugins')
+    except BlockDeviceError:
+        return None
 
 
 def teardown(params, runner, phase):
@@ -275,7 +287,8 @@ def teardown(params, runner, phase):
         failures = []
         if state is not None and state.journal:
             require_root(phase)
-            failures = release_journal(runner, state, RELEASED_BY[phase])
+            failures = release_journal(runner, state, RELEASED_BY[phase],
+                                       _recorded_plugins(folder))
         if failures:
             raise TeardownError('%s left %d resource(s) held:\n  %s' % (
                 phase, len(failures), '\n  '.join(failures)))

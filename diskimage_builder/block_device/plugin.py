@@ -176,6 +176,34 @@ def load_many(wanted):
     return {ext.name: ext.plugin for ext in manager}
 
 
+def recorded(classes):
+    """{name: "module:Class"} of loaded plugin classes.  init keeps it in
+    config.json, so the later phases import exactly those classes without
+    scanning every installed entry point again (stevedore and
+    importlib.metadata cost more than the rest of a teardown)."""
+    return {name: '%s:%s' % (cls.__module__, cls.__qualname__)
+            for name, cls in classes.items()}
+
+
+def load_recorded(wanted, targets):
+    """{name: plugin class} for *wanted* names: by the *targets* init
+    recorded, else through the entry points."""
+    import importlib
+    found = {}
+    for name in set(wanted):
+        module, _, attr = (targets or {}).get(name, '').partition(':')
+        if not attr:
+            continue
+        try:
+            found[name] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            pass        # moved since init: the entry points know
+    rest = set(wanted) - set(found)
+    if rest:
+        found.update(load_many(rest))
+    return found
+
+
 def _load_failed(manager, entry_point, err):
     raise ConfigError('', 'plugin %s (%s) cannot be loaded: %s'
                       % (entry_point.name, entry_point.value, err))

@@ -133,3 +133,35 @@ class TestCreateCommands(TestCase):
         err = self.assertRaises(Exception, node.create, ctx)
         self.assertIn('a symlink or not a directory', str(err))
         self.assertEqual([], self.state.journal)
+
+
+class TestRecordedPlugins(TestCase):
+    """init records each plugin's class; later phases import it directly
+    and scan the entry points only for what is not recorded."""
+
+    def scan(self, wanted):
+        self.scanned.append(sorted(wanted))
+        return {name: mkfs.Mkfs for name in wanted}
+
+    def setUp(self):
+        super().setUp()
+        from diskimage_builder.block_device import plugin
+        self.plugin = plugin
+        self.scanned = []
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.plugin.load_many', self.scan))
+
+    def test_recorded_classes_need_no_scan(self):
+        targets = self.plugin.recorded({'mkfs': mkfs.Mkfs})
+        self.assertEqual(
+            {'mkfs': 'diskimage_builder.block_device.level2.mkfs:Mkfs'},
+            targets)
+        self.assertEqual({'mkfs': mkfs.Mkfs},
+                         self.plugin.load_recorded(['mkfs'], targets))
+        self.assertEqual([], self.scanned)
+
+    def test_moved_or_missing_ones_are_scanned(self):
+        targets = {'mkfs': 'no.such.module:Mkfs',
+                   'mount': 'diskimage_builder.block_device.level2.mkfs:Gone'}
+        self.plugin.load_recorded(['mkfs', 'mount', 'fstab'], targets)
+        self.assertEqual([['fstab', 'mkfs', 'mount']], self.scanned)
