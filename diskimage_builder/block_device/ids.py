@@ -6,7 +6,6 @@ filesystem UUIDs, ext4's directory hash seed) is derived from the seed,
 the node name and what the identifier is for, so two builds of the same
 config give the same identifiers.  Identifiers set in the config win.
 """
-import hashlib
 import os
 import uuid
 
@@ -21,6 +20,7 @@ def make_uuid(node, purpose):
     value = seed()
     if value is None:
         return uuid.uuid4()
+    import hashlib      # OpenSSL's start-up is not worth paying unseeded
     digest = hashlib.sha256(('%s\0%s\0%s' % (value, node, purpose))
                             .encode()).digest()
     return uuid.UUID(bytes=digest[:16], version=4)
