@@ -138,7 +138,7 @@ def wait_for_node(name, timeout=10.0, grace=0.2, dev_root='/dev',
     start = time.monotonic()
     delay = 0.001
     while True:
-        if _is_block(path):
+        if is_block_device(path):
             return path
         numbers = _read(os.path.join(sys_block, name, 'dev'))
         elapsed = time.monotonic() - start
@@ -158,7 +158,7 @@ def wait_for_node(name, timeout=10.0, grace=0.2, dev_root='/dev',
     return path
 
 
-def _is_block(path):
+def is_block_device(path):
     try:
         return stat.S_ISBLK(os.stat(path).st_mode)
     except OSError:

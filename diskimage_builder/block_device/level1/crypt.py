@@ -150,21 +150,15 @@ def dm_kernel_name(name, sys_block=None):
     return None
 
 
-def _is_block(path):
-    try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
 def mapper_node(name, on_create=None):
     """``/dev/mapper/<name>``, made from sysfs if libdevmapper made none
     (a /dev that is no devtmpfs and has no udev)."""
     path = os.path.join(MAPPER, name)
-    if _is_block(path):
+    if sysfs.is_block_device(path):
         return path
     kname = dm_kernel_name(name)
-    numbers = kname and sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname, 'dev'))
+    numbers = kname and sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname,
+                                                      'dev'))
     if not numbers:
         raise BlockDeviceError('cryptsetup opened %s but the kernel lists no '
                                'device-mapper device of that name' % name)

@@ -59,7 +59,6 @@ import logging
 import os
 import re
 import shlex
-import stat
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
@@ -241,13 +240,6 @@ def lv_is_active(vg, lv):
                for name in active_lvs(vg) if '-' in name)
 
 
-def is_block_device(path):
-    try:
-        return stat.S_ISBLK(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
 def pv_devices_of(vg):
     """The devices under VG *vg*'s active LVs, through dm layers."""
     found, todo = set(), list(active_lvs(vg).values())
@@ -303,7 +295,7 @@ def release_vg(runner, args):
     if not active_lvs(args['vg']):
         return
     if 'devices' in args:
-        devices = [d for d in args['devices'] if is_block_device(d)]
+        devices = [d for d in args['devices'] if sysfs.is_block_device(d)]
     else:
         devices = _own_pvs(args['vg'], args.get('image_dir'))
     if not devices:
@@ -334,7 +326,7 @@ def release_pv(runner, args):
     # Nothing to undo on the PV itself (the image is deleted or kept as
     # is); this only makes a left-over holder a clear error here rather
     # than a busy loop device later.
-    left = holders(args['device']) if is_block_device(args['device']) \
+    left = holders(args['device']) if sysfs.is_block_device(args['device']) \
         else []
     if left:
         names = {k: n for n, k in lvm_dm_devices().items()}
@@ -668,7 +660,7 @@ class LvNode(plugin.Node):
 
     def _device(self, ctx):
         path = os.path.join(DEV_ROOT, self.vg, self.name)
-        if is_block_device(path):
+        if sysfs.is_block_device(path):
             return path
         # With udev rules off LVM makes this link itself; if /dev did not
         # take it, the kernel's dm-N node is the device.

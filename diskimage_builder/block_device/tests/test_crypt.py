@@ -63,7 +63,7 @@ class FakeMapper(fixtures.Fixture):
             lambda name, sys_block=None:
             'dm-0' if name in self.names else None))
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.level1.crypt._is_block',
+            'diskimage_builder.block_device.sysfs.is_block_device',
             lambda path: path.startswith('/dev/mapper/') and
             os.path.basename(path) in self.names))
 

@@ -56,7 +56,8 @@ class FakeDev(fixtures.Fixture):
     def _setUp(self):
         base = 'diskimage_builder.block_device.level1.lvm.'
         self.useFixture(fixtures.MonkeyPatch(
-            base + 'is_block_device', lambda path: path in self.blocks))
+            'diskimage_builder.block_device.sysfs.is_block_device',
+            lambda path: path in self.blocks))
         self.useFixture(fixtures.MonkeyPatch(
             base + 'lvm_dm_devices', lambda: dict(self.dm)))
         self.useFixture(fixtures.MonkeyPatch(
