@@ -41,7 +41,8 @@ class CommandError(BlockDeviceError):
             line += ' with exit status %d' % self.returncode
         # The first lines are where tools say what went wrong; usage text
         # and progress come after.
-        lines = [l.strip() for l in self.output.splitlines() if l.strip()]
+        lines = [text.strip() for text in self.output.splitlines()
+                 if text.strip()]
         if lines:
             line += ': ' + ' / '.join(lines[:2])
             if len(lines) > 2:

@@ -481,8 +481,8 @@ def partx_delete_argv(node):
 
 
 def partition_nodes(host, disk):
-    return [os.path.join(host.dev_root, p) for p in partitions(host,
-                                                                 disk.name)]
+    return [os.path.join(host.dev_root, name)
+            for name in partitions(host, disk.name)]
 
 
 def drop_partitions(runner, host, disk):

@@ -157,8 +157,8 @@ def mapper_node(name, on_create=None):
     if sysfs.is_block_device(path):
         return path
     kname = dm_kernel_name(name)
-    numbers = kname and sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname,
-                                                      'dev'))
+    numbers = kname and sysfs.read_text(
+        os.path.join(sysfs.SYS_BLOCK, kname, 'dev'))
     if not numbers:
         raise BlockDeviceError('cryptsetup opened %s but the kernel lists no '
                                'device-mapper device of that name' % name)

@@ -193,7 +193,8 @@ def running_arrays(sys_block=None):
         return []
     found = []
     for entry in sorted(entries):
-        state = sysfs.read_text(os.path.join(sys_block, entry, 'md', 'array_state'))
+        state = sysfs.read_text(os.path.join(sys_block, entry, 'md',
+                                             'array_state'))
         if state is not None and state != 'clear':
             found.append(entry)
     return found
@@ -284,7 +285,8 @@ def _stop(runner, kname, name):
 
 
 def running_state(kname):
-    return sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname, 'md', 'array_state'))
+    return sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname, 'md',
+                                        'array_state'))
 
 
 # -- the node -----------------------------------------------------------------

@@ -84,7 +84,7 @@ class TableNode(plugin.Node):
         if 'size' not in disk:
             return
         align = sizes.parse_size_at(self.options.get('align', '1MiB'),
-                              self.path + '.align')
+                                    self.path + '.align')
         try:
             placed = layout.place(self.label, disk['size'],
                                   disk['sector_size'], align,

@@ -22,7 +22,8 @@ from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
 
-LABEL_SCHEMA = {'type': 'string', 'pattern': '^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$',
+LABEL_SCHEMA = {'type': 'string',
+                'pattern': '^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$',
                 'description': 'a label of letters, digits and _ . + : @ -'}
 
 

@@ -252,7 +252,7 @@ class TestValidationErrors(TestCase):
             status, err, build = self._run(text)
             self.assertEqual(2, status, text)
             self.assertIn(expected, err, text)
-            lines = [l for l in err.splitlines() if 'error:' in l]
+            lines = [line for line in err.splitlines() if 'error:' in line]
             self.assertEqual(1, len(lines), err)
             self.assertNotIn('Traceback', err)
             self.assertFalse(os.path.exists(build.build_dir), text)

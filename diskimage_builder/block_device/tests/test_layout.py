@@ -52,7 +52,8 @@ class TestGpt(TestCase):
     def test_does_not_fit_gives_numbers(self):
         err = self.assertRaises(layout.LayoutError, layout.place, 'gpt',
                                 64 * MiB, 512, MiB,
-                                [Request('a', 40 * MiB), Request('b', 40 * MiB)])
+                                [Request('a', 40 * MiB),
+                                 Request('b', 40 * MiB)])
         self.assertEqual(1, err.index)
         self.assertEqual('partition b needs 40 MiB but only 22.98 MiB is '
                          'left (disk 64 MiB)', str(err))

@@ -68,7 +68,8 @@ class TestPlan(TestCase):
     def test_too_small_fails_with_the_numbers(self):
         status, _, err = self.plan(size='9MiB')
         self.assertEqual(2, status)
-        self.assertIn('[1].partitioning.partitions[0]: partition BSP needs 8 MiB '
+        self.assertIn('[1].partitioning.partitions[0]: partition BSP needs '
+                      '8 MiB '
                       'but only 7.98 MiB is left (disk 9 MiB)', err)
 
     def test_commands_in_creation_order(self):

@@ -44,7 +44,8 @@ class TestPercent(TestCase):
             self.assertRaises(sizes.SizeError, sizes.parse_percent, bad)
 
     def test_percent_of_rounds_down(self):
-        self.assertEqual(33, sizes.percent_of(100, sizes.parse_percent('33.9%')))
+        self.assertEqual(33, sizes.percent_of(100,
+                                              sizes.parse_percent('33.9%')))
         self.assertEqual(1431655765, sizes.percent_of(
             4294967296, sizes.parse_percent('33.333333333333333%')))
 

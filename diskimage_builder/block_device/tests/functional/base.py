@@ -113,7 +113,8 @@ class Build(fixtures.Fixture):
 
 
 def sfdisk_json(image):
-    return json.loads(run(['sfdisk', '--json', image]).stdout)['partitiontable']
+    out = run(['sfdisk', '--json', image]).stdout
+    return json.loads(out)['partitiontable']
 
 
 class ReadBack(fixtures.Fixture):

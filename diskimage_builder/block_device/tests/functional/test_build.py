@@ -52,7 +52,8 @@ class TestBuild(base.FunctionalTestCase):
         output = os.path.join(work, 'out', 'disk.' + (
             'qcow2' if '--compress' in extra else 'raw'))
         os.makedirs(os.path.dirname(output))
-        proc = base.run([sys.executable, '-m', 'diskimage_builder.block_device',
+        proc = base.run([sys.executable, '-m',
+                         'diskimage_builder.block_device',
                          'build', '--root', tree, '--output', output] +
                         list(extra), check=False, cwd=base.REPO)
         self.assertEqual(0, proc.returncode, proc.stderr)
@@ -119,7 +120,8 @@ class TestBuild(base.FunctionalTestCase):
             out.write(os.urandom(48 << 20))
         output = os.path.join(work, 'out', 'disk.raw')
         os.makedirs(os.path.dirname(output))
-        proc = base.run([sys.executable, '-m', 'diskimage_builder.block_device',
+        proc = base.run([sys.executable, '-m',
+                         'diskimage_builder.block_device',
                          'build', '--root', tree, '--output', output,
                          '--size', '40MiB'], check=False, cwd=base.REPO)
         self.assertEqual(1, proc.returncode, proc.stderr)

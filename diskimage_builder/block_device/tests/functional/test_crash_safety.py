@@ -77,8 +77,8 @@ class TestFaultInjection(base.FunctionalTestCase):
             recovered += 1
             if os.path.exists(build.image()):
                 os.unlink(build.image())
-        print('%d of %d injection points recovered' % (recovered,
-                                                        len(points)))
+        print('%d of %d injection points recovered'
+              % (recovered, len(points)))
         self.assertEqual(len(points), recovered)
 
 

@@ -8,7 +8,6 @@ whatever fails: each acquisition registers its own undo first.
 import functools
 import json
 import os
-import sys
 
 import pytest
 
