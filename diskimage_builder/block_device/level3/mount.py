@@ -14,6 +14,7 @@ import posixpath
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.level3 import exttimes
 
 
 def normalise(mount_point):
@@ -76,7 +77,11 @@ class MountNode(plugin.Node):
             or '/'
 
     def tools(self, params):
-        return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
+        tools = {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
+        if exttimes.source_date_epoch() is not None:
+            tools.update(debugfs='e2fsprogs', tune2fs='e2fsprogs',
+                         dumpe2fs='e2fsprogs', e2fsck='e2fsprogs')
+        return tools
 
     def held_resources(self, params):
         if self.mount_point == 'none':
@@ -92,15 +97,22 @@ class MountNode(plugin.Node):
         target = self.target(ctx.params)
         make_dirs_nofollow(base, self.mount_point.lstrip('/'))
         ctx.hold(self, 'mount', target=target)
-        ctx.runner.run(self.argv(ctx.nodes[self.deps[0]], fs['device'],
-                                 target))
+        mkfs = ctx.nodes[self.deps[0]]
+        ctx.runner.run(self.argv(mkfs, fs['device'], target))
+        if exttimes.wanted(mkfs.facts['fstype']):
+            ctx.hold(self, 'ext-times', target=target, device=fs['device'],
+                     epoch=exttimes.source_date_epoch(),
+                     mount_point=self.mount_point)
         ctx.record(self, mount_point=self.mount_point, target=target,
                    device=fs['device'])
 
     @staticmethod
     def argv(mkfs, device, target):
         # The type the config asked for; mkfs's probe of it must agree.
-        return ['mount', '-t', mkfs.facts['fstype'], device, target]
+        fstype = mkfs.facts['fstype']
+        options = exttimes.mount_options(fstype)
+        return ['mount', '-t', fstype] + (
+            ['-o', ','.join(options)] if options else []) + [device, target]
 
     def commands(self, pctx):
         if self.mount_point == 'none':

@@ -1,4 +1,10 @@
-"""With a seed, two builds of one config get the same identifiers."""
+"""With a seed, two builds of one config get the same identifiers; with
+SOURCE_DATE_EPOCH, ``build`` gives byte-identical ext images."""
+import filecmp
+import os
+import sys
+
+import fixtures
 import pytest
 
 from diskimage_builder.block_device.tests.functional import base
@@ -71,3 +77,76 @@ class TestReproducible(base.FunctionalTestCase):
         second = self.identifiers(env)
         self.assertNotEqual(first['image0']['id'], second['image0']['id'])
         self.assertNotEqual(first['image0-3'][0], second['image0-3'][0])
+
+
+LAYOUT = """
+- local_loop: {name: image0}
+- partitioning:
+    base: image0
+    label: gpt
+    partitions:
+      - {name: BSP, type: 'EF02', size: 1MiB}
+      - name: boot
+        size: 32MiB
+        mkfs: {type: ext2, label: boot,
+               mount: {mount_point: /boot, fstab: {}}}
+      - name: root
+        size: 100%
+        mkfs: {type: ext4, label: root, mount: {mount_point: /, fstab: {}}}
+"""
+
+
+class TestByteIdentical(base.FunctionalTestCase):
+    """ext2 and ext4 written through the kernel, and still the same bytes
+    from two builds with SOURCE_DATE_EPOCH."""
+
+    def tree(self, root):
+        os.makedirs(os.path.join(root, 'boot', 'grub'))
+        os.makedirs(os.path.join(root, 'usr', 'lib'))
+        with open(os.path.join(root, 'boot', 'grub', 'grub.cfg'), 'w') as f:
+            f.write('set timeout=1\n')
+        for index in range(200):
+            with open(os.path.join(root, 'usr', 'lib', 'f%d' % index),
+                      'wb') as out:
+                out.write(os.urandom(index * 97))
+        os.symlink('lib/f1', os.path.join(root, 'usr', 'link'))
+        os.link(os.path.join(root, 'usr', 'lib', 'f2'),
+                os.path.join(root, 'usr', 'hard'))
+
+    def build(self, work, tree, name, env):
+        config = os.path.join(work, 'layout.yaml')
+        with open(config, 'w') as out:
+            out.write(LAYOUT)
+        output = os.path.join(work, name)
+        base.run([sys.executable, '-m', 'diskimage_builder.block_device',
+                  'build', '--config', config, '--root', tree, '--output',
+                  output, '--size', '128MiB'], cwd=base.REPO,
+                 env=dict(os.environ, **env))
+        return output
+
+    def test_two_builds_same_bytes(self):
+        work = self.useFixture(fixtures.TempDir()).path
+        tree = os.path.join(work, 'tree')
+        self.tree(tree)
+        env = {'SOURCE_DATE_EPOCH': '1700000000'}
+        first = self.build(work, tree, 'a.raw', env)
+        second = self.build(work, tree, 'b.raw', env)
+        self.assertTrue(filecmp.cmp(first, second, shallow=False),
+                        'the images differ')
+        back = self.useFixture(ReadBack(first))
+        for number in (2, 3):
+            base.run(['e2fsck', '-f', '-n', back.partition(number)])
+        root = back.mount(back.partition(3), 'ext4')
+        info = os.lstat(os.path.join(root, 'usr', 'lib', 'f5'))
+        self.assertEqual(1700000000, info.st_ctime)
+        with open(os.path.join(root, 'etc', 'fstab')) as src:
+            self.assertIn('LABEL=boot /boot ext2', src.read())
+
+    def test_without_the_epoch_they_differ(self):
+        work = self.useFixture(fixtures.TempDir()).path
+        tree = os.path.join(work, 'tree')
+        self.tree(tree)
+        env = {'SOURCE_DATE_EPOCH': '', 'DIB_BLOCK_DEVICE_SEED': 'fixed'}
+        first = self.build(work, tree, 'a.raw', env)
+        second = self.build(work, tree, 'b.raw', env)
+        self.assertFalse(filecmp.cmp(first, second, shallow=False))
