@@ -14,7 +14,7 @@ import posixpath
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device.errors import ConfigError
-from diskimage_builder.block_device.level3 import exttimes
+from diskimage_builder.block_device.level3 import fstimes
 
 
 def normalise(mount_point):
@@ -78,7 +78,7 @@ class MountNode(plugin.Node):
 
     def tools(self, params):
         tools = {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
-        if exttimes.source_date_epoch() is not None:
+        if fstimes.source_date_epoch() is not None:
             tools.update(debugfs='e2fsprogs', tune2fs='e2fsprogs',
                          dumpe2fs='e2fsprogs', e2fsck='e2fsprogs')
         return tools
@@ -99,9 +99,10 @@ class MountNode(plugin.Node):
         ctx.hold(self, 'mount', target=target)
         mkfs = ctx.nodes[self.deps[0]]
         ctx.runner.run(self.argv(mkfs, fs['device'], target))
-        if exttimes.wanted(mkfs.facts['fstype']):
-            ctx.hold(self, 'ext-times', target=target, device=fs['device'],
-                     epoch=exttimes.source_date_epoch(),
+        reset = fstimes.reset_kind(mkfs.facts['fstype'])
+        if reset:
+            ctx.hold(self, reset, target=target, device=fs['device'],
+                     epoch=fstimes.source_date_epoch(),
                      mount_point=self.mount_point)
         ctx.record(self, mount_point=self.mount_point, target=target,
                    device=fs['device'])
@@ -110,7 +111,7 @@ class MountNode(plugin.Node):
     def argv(mkfs, device, target):
         # The type the config asked for; mkfs's probe of it must agree.
         fstype = mkfs.facts['fstype']
-        options = exttimes.mount_options(fstype)
+        options = fstimes.mount_options(fstype)
         return ['mount', '-t', fstype] + (
             ['-o', ','.join(options)] if options else []) + [device, target]
 
