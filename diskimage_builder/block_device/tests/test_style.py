@@ -19,3 +19,15 @@ class TestStyle(testtools.TestCase):
             [sys.executable, '-m', 'flake8', 'diskimage_builder', 'bench'],
             cwd=REPO, capture_output=True, text=True)
         self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
+
+    @testtools.skipIf(importlib.util.find_spec('docutils') is None,
+                      'docutils is not installed')
+    def test_readme_renders_without_warnings(self):
+        import docutils.core
+        import io
+        errors = io.StringIO()
+        with open(os.path.join(REPO, 'README.rst')) as src:
+            docutils.core.publish_string(
+                src.read(), writer_name='null', settings_overrides={
+                    'report_level': 2, 'warning_stream': errors})
+        self.assertEqual('', errors.getvalue())
