@@ -11,15 +11,18 @@ time, count and path in the superblock, the journal's transactions and,
 on ext4, which inode tables the background initialiser zeroed.  So, in a
 build with SOURCE_DATE_EPOCH:
 
-* ext4 is mounted with ``noinit_itable`` (no background initialiser);
+* ext4 is mounted with ``noinit_itable`` (no background initialiser) and
+  ``nodelalloc``, and the block allocator's per-CPU pools for small files
+  are turned off (``mb_stream_req`` 0), so where each file lands depends
+  only on the order it is written in;
 * at umount, before unmounting: every file time newer than the epoch is
   clamped to it and the inode numbers are listed;
-* after unmounting: the journal is made again and the last mount point
-  set to the image's own (``tune2fs``), and ``debugfs`` sets each listed
-  inode's change and creation times to the epoch, its generation to 0,
-  and resets the superblock's mount time, count and write counter; with
-  ``metadata_csum`` the checksums are then rewritten, and ``e2fsck -n``
-  checks the result.
+* after unmounting: the journal is made again (``tune2fs``); ``debugfs``
+  sets each listed inode's change and creation times to the epoch, its
+  generation and change counter to 0, and resets the superblock's mount
+  time, count and write counter; ``tune2fs`` sets the last mount point to
+  the image's own; with ``metadata_csum`` the checksums are rewritten;
+  and ``e2fsck -n`` checks the result.
 
 vfat
 ----
@@ -33,6 +36,7 @@ The journal entry (``ext-times``, ``fat-times``) is held right after the
 mount, so teardown runs it (it unmounts itself) before the plain ``mount``
 entry, which then finds nothing left to do.
 """
+import logging
 import os
 import struct
 import time
@@ -40,6 +44,7 @@ import time
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sysfs
 
+LOG = logging.getLogger(__name__)
 EXT_TYPES = ('ext2', 'ext3', 'ext4')
 # The journal entry that resets each filesystem type's times.
 RESETS = dict({fstype: 'ext-times' for fstype in EXT_TYPES},
@@ -54,8 +59,24 @@ def source_date_epoch():
 def mount_options(fstype):
     """Extra ``mount -o`` options for *fstype* in this build."""
     if fstype == 'ext4' and source_date_epoch() is not None:
-        return ['noinit_itable']
+        # Blocks are allocated as each write comes, in the writer's order,
+        # not when the kernel's flusher threads get to them.
+        return ['noinit_itable', 'nodelalloc']
     return []
+
+
+def steady_allocation(device):
+    """Make ext's block allocator place files by the order they are
+    written only: small files otherwise come from per-CPU pools, so their
+    place depends on which CPU the writer ran on."""
+    name = os.path.basename(os.path.realpath(device))
+    path = os.path.join('/sys/fs/ext4', name, 'mb_stream_req')
+    try:
+        with open(path, 'w') as knob:
+            knob.write('0')
+    except OSError as err:
+        LOG.warning('cannot set %s (%s): where small files land may then '
+                    'differ between two builds', path, err.strerror)
 
 
 def reset_kind(fstype):
@@ -88,9 +109,12 @@ def clamp_tree(top, epoch):
 
 def debugfs_script(inodes, epoch, inode_size):
     """The debugfs commands that reset what mounting changed: pure.
-    Generation numbers are random per new inode; mkfs gives its own 0."""
+    Generation numbers are random per new inode, and the change counter
+    (version) counts however many updates the kernel happened to make;
+    mkfs gives its own inodes 0 for both."""
     lines = []
-    fields = [('ctime', '@%d' % epoch), ('generation', '0')]
+    fields = [('ctime', '@%d' % epoch), ('generation', '0'),
+              ('version', '0')]
     if inode_size > 128:
         fields += [('ctime_extra', '0'), ('crtime', '@%d' % epoch),
                    ('crtime_extra', '0')]
@@ -125,12 +149,14 @@ def reset_times(runner, args):
         # Its transactions carry commit times and sequence numbers.
         runner.run(['tune2fs', '-O', '^has_journal', device], env=env)
         runner.run(['tune2fs', '-O', 'has_journal', device], env=env)
-    # The kernel wrote the build's mount path; tune2fs clears the whole
-    # field (debugfs would leave the old path's tail behind the new one).
-    runner.run(['tune2fs', '-M', args['mount_point'], device], env=env)
     runner.run(['debugfs', '-w', '-f', '-', device], env=env,
                stdin=debugfs_script(inodes, epoch,
                                     int(info.get('Inode size', '128'))))
+    # The kernel wrote the build's mount path; tune2fs clears the whole
+    # field (debugfs would leave the old path's tail behind the new one)
+    # and, unlike debugfs, writes the backup superblocks too, so they get
+    # the mount time debugfs reset.
+    runner.run(['tune2fs', '-M', args['mount_point'], device], env=env)
     if 'metadata_csum' in features:
         # Directory, extent and xattr block checksums cover the inode's
         # generation: turning the feature off and on rewrites them all.

@@ -100,6 +100,8 @@ class MountNode(plugin.Node):
         mkfs = ctx.nodes[self.deps[0]]
         ctx.runner.run(self.argv(mkfs, fs['device'], target))
         reset = fstimes.reset_kind(mkfs.facts['fstype'])
+        if reset == 'ext-times':
+            fstimes.steady_allocation(fs['device'])
         if reset:
             ctx.hold(self, reset, target=target, device=fs['device'],
                      epoch=fstimes.source_date_epoch(),

@@ -20,11 +20,13 @@ class TestExtTimes(TestCase):
         self.assertEqual(
             'sif <2> ctime @1700000000\n'
             'sif <2> generation 0\n'
+            'sif <2> version 0\n'
             'sif <2> ctime_extra 0\n'
             'sif <2> crtime @1700000000\n'
             'sif <2> crtime_extra 0\n'
             'sif <12> ctime @1700000000\n'
             'sif <12> generation 0\n'
+            'sif <12> version 0\n'
             'sif <12> ctime_extra 0\n'
             'sif <12> crtime @1700000000\n'
             'sif <12> crtime_extra 0\n'
@@ -69,9 +71,9 @@ class TestExtTimes(TestCase):
                          node.argv(Mkfs, '/dev/x', '/mnt'))
         self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH',
                                                      str(EPOCH)))
-        self.assertEqual(['mount', '-t', 'ext4', '-o', 'noinit_itable',
-                          '/dev/x', '/mnt'], node.argv(Mkfs, '/dev/x',
-                                                       '/mnt'))
+        self.assertEqual(['mount', '-t', 'ext4', '-o',
+                          'noinit_itable,nodelalloc', '/dev/x', '/mnt'],
+                         node.argv(Mkfs, '/dev/x', '/mnt'))
         Mkfs.facts = {'fstype': 'vfat'}
         self.assertEqual(['mount', '-t', 'vfat', '/dev/x', '/mnt'],
                          node.argv(Mkfs, '/dev/x', '/mnt'))
@@ -92,8 +94,8 @@ class TestExtTimes(TestCase):
              'Inode size:\t          256\n'),
             ['tune2fs', '-O', '^has_journal', '/dev/p1'],
             ['tune2fs', '-O', 'has_journal', '/dev/p1'],
-            ['tune2fs', '-M', '/', '/dev/p1'],
             ['debugfs', '-w', '-f', '-', '/dev/p1'],
+            ['tune2fs', '-M', '/', '/dev/p1'],
             ['tune2fs', '-O', '^metadata_csum', '/dev/p1'],
             ['tune2fs', '-O', 'metadata_csum', '/dev/p1'],
             ['e2fsck', '-f', '-n', '/dev/p1'],
