@@ -70,6 +70,9 @@ def default_size(root):
 
 
 def build(args, runner):
+    if getattr(args, 'seed', None):
+        # The phases run in this process and read the seed from here.
+        os.environ['DIB_BLOCK_DEVICE_SEED'] = args.seed
     if not os.path.isdir(args.root):
         raise UsageError('--root %s is not a directory' % args.root)
     root = os.path.abspath(args.root)

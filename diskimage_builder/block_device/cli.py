@@ -56,6 +56,8 @@ def parser():
                        help='default: from the output name, else raw')
     build.add_argument('--compress', action='store_true',
                        help='compressed qcow2')
+    build.add_argument('--seed', help='derive every identifier from this '
+                       '(as DIB_BLOCK_DEVICE_SEED does)')
     sub.add_parser('writefstab', help='write built/etc/fstab')
     sub.add_parser('umount', help='unmount and detach; the image stays')
     cleanup = sub.add_parser('cleanup', help='release everything still held '

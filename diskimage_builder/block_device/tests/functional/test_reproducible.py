@@ -113,14 +113,14 @@ class TestByteIdentical(base.FunctionalTestCase):
         os.link(os.path.join(root, 'usr', 'lib', 'f2'),
                 os.path.join(root, 'usr', 'hard'))
 
-    def build(self, work, tree, name, env):
+    def build(self, work, tree, name, env, *extra):
         config = os.path.join(work, 'layout.yaml')
         with open(config, 'w') as out:
             out.write(LAYOUT)
         output = os.path.join(work, name)
         base.run([sys.executable, '-m', 'diskimage_builder.block_device',
                   'build', '--config', config, '--root', tree, '--output',
-                  output, '--size', '128MiB'], cwd=base.REPO,
+                  output, '--size', '128MiB'] + list(extra), cwd=base.REPO,
                  env=dict(os.environ, **env))
         return output
 
@@ -150,3 +150,18 @@ class TestByteIdentical(base.FunctionalTestCase):
         first = self.build(work, tree, 'a.raw', env)
         second = self.build(work, tree, 'b.raw', env)
         self.assertFalse(filecmp.cmp(first, second, shallow=False))
+
+    def test_seed_option_fixes_the_identifiers(self):
+        work = self.useFixture(fixtures.TempDir()).path
+        tree = os.path.join(work, 'tree')
+        self.tree(tree)
+        env = {'SOURCE_DATE_EPOCH': '', 'DIB_BLOCK_DEVICE_SEED': ''}
+        tables = []
+        for name in ('a.raw', 'b.raw'):
+            image = self.build(work, tree, name, env, '--seed', 'v1')
+            table = base.sfdisk_json(image)
+            back = self.useFixture(ReadBack(image))
+            tables.append((table['id'], [p['uuid'] for p in
+                                         table['partitions']],
+                           back.blkid(back.partition(3))['UUID']))
+        self.assertEqual(tables[0], tables[1])
