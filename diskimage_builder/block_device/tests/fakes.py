@@ -4,6 +4,7 @@ import os
 import fixtures
 import testtools
 
+from diskimage_builder.block_device import cli
 from diskimage_builder.block_device.runner import CommandError
 from diskimage_builder.block_device.runner import Result
 
@@ -77,3 +78,29 @@ class TempBuild(fixtures.Fixture):
 
 class TestCase(testtools.TestCase):
     pass
+
+
+class ValidationCases(TestCase):
+    """Runs each (config, expected error) of CASES through ``init``: exit
+    2, one error line naming the YAML path, no traceback, nothing made."""
+
+    CASES = []
+
+    def _run(self, config_text, **params):
+        build = self.useFixture(TempBuild(config_text, **params))
+        stderr = self.useFixture(fixtures.StringStream('stderr'))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
+        status = cli.main(['--params', build.params_path, 'init'])
+        stderr.stream.flush()
+        return status, stderr.getDetails()['stderr'].as_text(), build
+
+    def check_each_error(self):
+        for text, expected in self.CASES:
+            status, err, build = self._run(text)
+            self.assertEqual(2, status, text)
+            self.assertIn(expected, err, text)
+            lines = [line for line in err.splitlines() if 'error:' in line]
+            self.assertEqual(1, len(lines), err)
+            self.assertNotIn('Traceback', err)
+            self.assertFalse(os.path.exists(build.build_dir), text)
+            self.assertFalse(os.path.exists(build.image_dir), text)

@@ -9,8 +9,8 @@ import yaml
 
 from diskimage_builder.block_device import cli
 from diskimage_builder.block_device import config
-from diskimage_builder.block_device.tests.fakes import TempBuild
 from diskimage_builder.block_device.tests.fakes import TestCase
+from diskimage_builder.block_device.tests.fakes import ValidationCases
 
 COMPAT = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..',
                       'shared', 'compat')
@@ -155,7 +155,7 @@ class TestCompatConfigs(TestCase):
             0].facts['fstype'])
 
 
-class TestValidationErrors(TestCase):
+class TestValidationErrors(ValidationCases):
     """Each bad config: exit 2, one line naming the YAML path, no
     traceback, and nothing created."""
 
@@ -239,24 +239,8 @@ class TestValidationErrors(TestCase):
          '[1].mount.base: a mount needs a mkfs node as base'),
     ]
 
-    def _run(self, config_text, **params):
-        build = self.useFixture(TempBuild(config_text, **params))
-        stderr = self.useFixture(fixtures.StringStream('stderr'))
-        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
-        status = cli.main(['--params', build.params_path, 'init'])
-        stderr.stream.flush()
-        return status, stderr.getDetails()['stderr'].as_text(), build
-
     def test_each_error(self):
-        for text, expected in self.CASES:
-            status, err, build = self._run(text)
-            self.assertEqual(2, status, text)
-            self.assertIn(expected, err, text)
-            lines = [line for line in err.splitlines() if 'error:' in line]
-            self.assertEqual(1, len(lines), err)
-            self.assertNotIn('Traceback', err)
-            self.assertFalse(os.path.exists(build.build_dir), text)
-            self.assertFalse(os.path.exists(build.image_dir), text)
+        self.check_each_error()
 
     def test_params_errors(self):
         status, err, _ = self._run('- local_loop: {name: a}',

@@ -6,7 +6,6 @@ import fixtures
 import yaml
 
 from diskimage_builder.block_device import blockdevice
-from diskimage_builder.block_device import cli
 from diskimage_builder.block_device import config
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
@@ -17,6 +16,7 @@ from diskimage_builder.block_device.tests import test_config
 from diskimage_builder.block_device.tests.fakes import FakeRunner
 from diskimage_builder.block_device.tests.fakes import TempBuild
 from diskimage_builder.block_device.tests.fakes import TestCase
+from diskimage_builder.block_device.tests.fakes import ValidationCases
 
 KEY = 'correct horse battery staple\n'
 LUKS_UUID = '6ff1168a-b115-437f-9d9f-703f9c5b6de1'
@@ -334,32 +334,6 @@ class TestPlan(TestCase):
                                 test_config.PARAMS, nodes)
         self.assertIn('[1].crypt: base image0 is 16777216 bytes: a luks2 '
                       'header alone takes 16 MiB', str(err))
-
-
-class ValidationCases(TestCase):
-    """Runs each (config, expected error) of CASES through ``init``: exit
-    2, one error line naming the YAML path, no traceback, nothing made."""
-
-    CASES = []
-
-    def _run(self, config_text):
-        build = self.useFixture(TempBuild(config_text))
-        stderr = self.useFixture(fixtures.StringStream('stderr'))
-        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
-        status = cli.main(['--params', build.params_path, 'init'])
-        stderr.stream.flush()
-        return status, stderr.getDetails()['stderr'].as_text(), build
-
-    def check_each_error(self):
-        for text, expected in self.CASES:
-            status, err, build = self._run(text)
-            self.assertEqual(2, status, text)
-            self.assertIn(expected, err, text)
-            lines = [line for line in err.splitlines() if 'error:' in line]
-            self.assertEqual(1, len(lines), err)
-            self.assertNotIn('Traceback', err)
-            self.assertFalse(os.path.exists(build.build_dir), text)
-            self.assertFalse(os.path.exists(build.image_dir), text)
 
 
 class TestValidationErrors(ValidationCases):

@@ -11,10 +11,10 @@ from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import mdraid
 from diskimage_builder.block_device.tests import test_config
-from diskimage_builder.block_device.tests import test_crypt
 from diskimage_builder.block_device.tests.fakes import FakeRunner
 from diskimage_builder.block_device.tests.fakes import TempBuild
 from diskimage_builder.block_device.tests.fakes import TestCase
+from diskimage_builder.block_device.tests.fakes import ValidationCases
 from diskimage_builder.block_device.tests.test_crypt import FakeMapper
 from diskimage_builder.block_device.tests.test_crypt import KEY
 from diskimage_builder.block_device.tests.test_crypt import LUKS_UUID
@@ -449,7 +449,7 @@ class TestRelease(TestCase):
         self.assertIn('md array r keeps coming back', str(err))
 
 
-class TestValidationErrors(test_crypt.ValidationCases):
+class TestValidationErrors(ValidationCases):
 
     LOOPS = ('- local_loop: {name: a}\n- local_loop: {name: b}\n'
              '- local_loop: {name: c}\n- local_loop: {name: d}\n')
