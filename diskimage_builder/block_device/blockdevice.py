@@ -97,17 +97,16 @@ def state_folder(params):
 
 def init(params):
     from diskimage_builder.block_device import config as config_mod
-    nodes = config_mod.build(config_mod.read_config(params), params)
+    nodes, classes = config_mod.build_with_plugins(
+        config_mod.read_config(params), params)
     plan(params, nodes, sizes_known_only=True)
-    plugins = plugin_mod.recorded(plugin_mod.load_many(
-        {node.plugin for node in nodes}))
     folder = state_folder(params)
     with state_mod.locked(folder):
         state_mod.write_json(os.path.join(folder, 'config.json'), {
             'version': state_mod.FORMAT_VERSION,
             'params': params,
             'nodes': [node.to_json() for node in nodes],
-            'plugins': plugins,
+            'plugins': plugin_mod.recorded(classes),
             'values': config_mod.summary(nodes, params),
         })
     LOG.info('config checked: %d nodes, written to %s/config.json',

@@ -89,7 +89,13 @@ def read_config(params):
 
 def build(items, params):
     """Check a whole config; return its nodes in creation order."""
+    return build_with_plugins(items, params)[0]
+
+
+def build_with_plugins(items, params):
+    """(nodes in creation order, {plugin name: plugin class})."""
     entries = flatten(items)
+    classes = {plugin: cls for plugin, cls, _, _ in entries}
     nodes = []
     for plugin, cls, options, path in entries:
         check_schema(options, cls.SCHEMA, path)
@@ -101,7 +107,7 @@ def build(items, params):
     by_name = {node.name: node for node in ordered}
     for node in ordered:
         node.validate(by_name, params)
-    return ordered
+    return ordered, classes
 
 
 def flatten(items):

@@ -21,6 +21,7 @@ from diskimage_builder.block_device import ids
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.level3 import fstimes
 
 LABEL_SCHEMA = {'type': 'string',
                 'pattern': '^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$',
@@ -120,7 +121,9 @@ class MkfsNode(plugin.Node):
 
     def tools(self, params):
         fs = FILESYSTEMS[self.fstype]
-        return {fs.tool: fs.package, 'blkid': 'util-linux'}
+        # With what resetting its times after a mount runs.
+        return dict({fs.tool: fs.package, 'blkid': 'util-linux'},
+                    **fstimes.tools(self.fstype))
 
     def plan(self, pctx):
         base = pctx.planned.get(self.deps[0], {})

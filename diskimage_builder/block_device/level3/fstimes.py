@@ -87,6 +87,23 @@ def reset_kind(fstype):
     return RESETS.get(fstype)
 
 
+def tools(fstype):
+    """Host commands the reset of *fstype* runs: {command: package}."""
+    if reset_kind(fstype) != 'ext-times':
+        return {}
+    return {tool: 'e2fsprogs' for tool in ('debugfs', 'tune2fs',
+                                           'dumpe2fs', 'e2fsck')}
+
+
+def after_mount(fstype, device):
+    """Ready a just-mounted filesystem for a reproducible build; return
+    the journal kind that resets it at umount, or None."""
+    kind = reset_kind(fstype)
+    if kind == 'ext-times':
+        steady_allocation(device)
+    return kind
+
+
 def clamp_tree(top, epoch):
     """Clamp access and modification times newer than *epoch* below the
     mount *top* (this filesystem only); return its inode numbers."""

@@ -77,11 +77,7 @@ class MountNode(plugin.Node):
             or '/'
 
     def tools(self, params):
-        tools = {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
-        if fstimes.source_date_epoch() is not None:
-            tools.update(debugfs='e2fsprogs', tune2fs='e2fsprogs',
-                         dumpe2fs='e2fsprogs', e2fsck='e2fsprogs')
-        return tools
+        return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
 
     def held_resources(self, params):
         if self.mount_point == 'none':
@@ -99,9 +95,7 @@ class MountNode(plugin.Node):
         ctx.hold(self, 'mount', target=target)
         mkfs = ctx.nodes[self.deps[0]]
         ctx.runner.run(self.argv(mkfs, fs['device'], target))
-        reset = fstimes.reset_kind(mkfs.facts['fstype'])
-        if reset == 'ext-times':
-            fstimes.steady_allocation(fs['device'])
+        reset = fstimes.after_mount(mkfs.facts['fstype'], fs['device'])
         if reset:
             ctx.hold(self, reset, target=target, device=fs['device'],
                      epoch=fstimes.source_date_epoch(),

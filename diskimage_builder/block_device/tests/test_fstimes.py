@@ -78,6 +78,17 @@ class TestExtTimes(TestCase):
         self.assertEqual(['mount', '-t', 'vfat', '/dev/x', '/mnt'],
                          node.argv(Mkfs, '/dev/x', '/mnt'))
 
+    def test_tools_only_for_ext_with_the_epoch(self):
+        self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH'))
+        self.assertEqual({}, fstimes.tools('ext4'))
+        self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH',
+                                                     str(EPOCH)))
+        self.assertEqual({'debugfs': 'e2fsprogs', 'tune2fs': 'e2fsprogs',
+                          'dumpe2fs': 'e2fsprogs', 'e2fsck': 'e2fsprogs'},
+                         fstimes.tools('ext2'))
+        self.assertEqual({}, fstimes.tools('vfat'))
+        self.assertEqual({}, fstimes.tools('xfs'))
+
     def test_reset_commands(self):
         from diskimage_builder.block_device.tests.fakes import FakeRunner
         mounted = {'/mnt'}
