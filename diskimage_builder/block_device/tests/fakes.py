@@ -86,7 +86,7 @@ class ValidationCases(TestCase):
 
     CASES = []
 
-    def _run(self, config_text, **params):
+    def run_init(self, config_text, **params):
         build = self.useFixture(TempBuild(config_text, **params))
         stderr = self.useFixture(fixtures.StringStream('stderr'))
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
@@ -94,13 +94,19 @@ class ValidationCases(TestCase):
         stderr.stream.flush()
         return status, stderr.getDetails()['stderr'].as_text(), build
 
+    def check_rejected(self, status, err, build, what):
+        """Exit 2, one error line, no traceback, nothing made; returns
+        the error line."""
+        self.assertEqual(2, status, (what, err))
+        errors = [line for line in err.splitlines() if 'error:' in line]
+        self.assertEqual(1, len(errors), (what, err))
+        self.assertNotIn('Traceback', err)
+        self.assertFalse(os.path.exists(build.build_dir), what)
+        self.assertFalse(os.path.exists(build.image_dir), what)
+        return errors[0]
+
     def check_each_error(self):
         for text, expected in self.CASES:
-            status, err, build = self._run(text)
-            self.assertEqual(2, status, text)
+            status, err, build = self.run_init(text)
+            self.check_rejected(status, err, build, text)
             self.assertIn(expected, err, text)
-            lines = [line for line in err.splitlines() if 'error:' in line]
-            self.assertEqual(1, len(lines), err)
-            self.assertNotIn('Traceback', err)
-            self.assertFalse(os.path.exists(build.build_dir), text)
-            self.assertFalse(os.path.exists(build.image_dir), text)

@@ -243,16 +243,16 @@ class TestValidationErrors(ValidationCases):
         self.check_each_error()
 
     def test_params_errors(self):
-        status, err, _ = self._run('- local_loop: {name: a}',
-                                   **{'build-dir': 'relative'})
+        status, err, _ = self.run_init('- local_loop: {name: a}',
+                                       **{'build-dir': 'relative'})
         self.assertEqual(2, status)
         self.assertIn('params.build-dir: expected an absolute path', err)
-        status, err, _ = self._run('- local_loop: {name: a}',
-                                   **{'image-size': 'huge'})
+        status, err, _ = self.run_init('- local_loop: {name: a}',
+                                       **{'image-size': 'huge'})
         self.assertIn('params.image-size: ', err)
-        status, err, _ = self._run('- local_loop: {name: a}', colour='red')
+        status, err, _ = self.run_init('- local_loop: {name: a}', colour='red')
         self.assertIn("params: unknown option 'colour'", err)
-        status, err, _ = self._run(
+        status, err, _ = self.run_init(
             '- local_loop: {name: a}\n- mkfs: {base: a, type: ext4, '
             'mount: {mount_point: /}}', **{'mount-base': None})
         self.assertIn('params.mount-base: is required when anything is '
@@ -267,7 +267,7 @@ class TestValidationErrors(ValidationCases):
         self.assertIn('no params file', stderr.getvalue())
 
     def test_good_config_writes_config_json(self):
-        status, err, build = self._run(TREE)
+        status, err, build = self.run_init(TREE)
         self.assertEqual(0, status, err)
         folder = os.path.join(build.build_dir, 'states', 'block-device')
         self.assertTrue(os.path.exists(os.path.join(folder, 'config.json')))

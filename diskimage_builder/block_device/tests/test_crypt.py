@@ -389,5 +389,5 @@ class TestValidationErrors(ValidationCases):
     ]
 
     def test_good_config(self):
-        status, err, build = self._run(CONFIG)
+        status, err, build = self.run_init(CONFIG)
         self.assertEqual(0, status, err)

@@ -515,7 +515,7 @@ class TestValidationErrors(ValidationCases):
 
     def test_good_configs(self):
         for text in (RAID1, STACK):
-            status, err, _ = self._run(text)
+            status, err, _ = self.run_init(text)
             self.assertEqual(0, status, err)
 
 
