@@ -277,10 +277,11 @@ def _stop(runner, kname, name):
     # mdadm made /dev/md/<name> (no udev) and leaves it behind pointing
     # at the stopped md node, which a later array may reuse.
     link = os.path.join(MD_DIR, name)
-    if os.path.islink(link) and os.path.basename(
-            os.path.realpath(link)) == kname:
-        # Where a udev runs it may remove the link between the two calls.
-        with contextlib.suppress(FileNotFoundError):
+    # Where a udev runs it may remove the link at any point in here (even
+    # inside os.path.realpath, which does not expect that).
+    with contextlib.suppress(FileNotFoundError):
+        if os.path.islink(link) and os.path.basename(
+                os.readlink(link)) == kname:
             os.unlink(link)
 
 

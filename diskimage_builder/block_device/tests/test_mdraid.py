@@ -449,6 +449,46 @@ class TestRelease(TestCase):
         self.assertIn('md array r keeps coming back', str(err))
 
 
+class TestStaleLink(TestCase):
+    """mdadm without udev leaves /dev/md/<name> behind; with udev the link
+    may vanish at any moment.  Either way the stop succeeds."""
+
+    def setUp(self):
+        super().setUp()
+        self.md_dir = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.mdraid.MD_DIR',
+            self.md_dir))
+
+    def stop(self, kname='md127'):
+        runner = FakeRunner([['mdadm', '--stop', '/dev/' + kname]])
+        mdraid._stop(runner, kname, 'root_md')
+        runner.assert_done()
+
+    def test_link_to_the_stopped_array_is_removed(self):
+        os.symlink('../md127', os.path.join(self.md_dir, 'root_md'))
+        self.stop()
+        self.assertEqual([], os.listdir(self.md_dir))
+
+    def test_link_to_another_array_stays(self):
+        os.symlink('../md126', os.path.join(self.md_dir, 'root_md'))
+        self.stop()
+        self.assertEqual(['root_md'], os.listdir(self.md_dir))
+
+    def test_link_gone_before_it_is_read(self):
+        link = os.path.join(self.md_dir, 'root_md')
+        os.symlink('../md127', link)
+        real_readlink = os.readlink
+
+        def udev_was_faster(path, *args, **kwargs):
+            if path == link:
+                os.unlink(link)
+            return real_readlink(path, *args, **kwargs)
+        self.useFixture(fixtures.MonkeyPatch('os.readlink', udev_was_faster))
+        self.stop()
+        self.assertEqual([], os.listdir(self.md_dir))
+
+
 class TestValidationErrors(ValidationCases):
 
     LOOPS = ('- local_loop: {name: a}\n- local_loop: {name: b}\n'
