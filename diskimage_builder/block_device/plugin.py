@@ -16,12 +16,26 @@ from diskimage_builder.block_device.errors import ConfigError
 
 NAMESPACE = 'diskimage_builder.block_device.plugin'
 
-# Node names become file names, VG and mapper names: keep them to a set of
-# characters that can escape nowhere.
+# The names of image files, VGs, LVs, LUKS mappings and md arrays become
+# file, device and device-mapper names: they keep to a set of characters
+# that can escape nowhere.
 NAME_PATTERN = r'^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$'
 NAME_SCHEMA = {'type': 'string', 'pattern': NAME_PATTERN,
                'not': {'pattern': r'\.\.'}}
-BASE_SCHEMA = NAME_SCHEMA
+# Any other node's name (a partition, a filesystem, a mount) stays inside
+# the config and the state; diskimage-builder takes any text there, and
+# its own tests name a partition "Root Part".  No control characters.
+LOOSE_NAME_SCHEMA = {'type': 'string',
+                     'pattern': '^[^\x00-\x1f\x7f]{1,64}$',
+                     'description': 'a name of 1 to 64 characters, none of '
+                                    'them a control character'}
+BASE_SCHEMA = LOOSE_NAME_SCHEMA
+
+
+# What a node provides to the nodes built on it.
+BLOCK_DEVICE = 'block-device'   # a device node children can use as base
+FILESYSTEM = 'filesystem'       # a filesystem (or swap area)
+MOUNT = 'mount'                 # a mount point of the image
 
 
 class Node:
@@ -29,6 +43,7 @@ class Node:
 
     kind = None          # key of the node class within its plugin
     level = None         # 0 for the nodes that provide a disk
+    provides = frozenset()
 
     def __init__(self, plugin, name, path, deps, options, facts=None):
         self.plugin = plugin
@@ -168,12 +183,41 @@ def load(name):
 
 def load_many(wanted):
     """{name: plugin class} for the *wanted* names that are registered,
-    found in one scan of the entry points."""
+    found in one scan of the entry points.
+
+    A name may be registered twice: installed over diskimage-builder,
+    its metadata and this package's both name ``lvm``, ``mkfs``...
+    Entry points of one name that give the same class are one plugin;
+    one that cannot be loaded is ignored when another of its name can;
+    two different classes under one name are an error.
+    """
     import stevedore
+    failures = {}
+
+    def failed(manager, entry_point, err):
+        failures.setdefault(entry_point.name, []).append(
+            '%s (%s)' % (entry_point.value, err))
+
     manager = stevedore.NamedExtensionManager(
         NAMESPACE, names=sorted(set(wanted)), invoke_on_load=False,
-        on_load_failure_callback=_load_failed)
-    return {ext.name: ext.plugin for ext in manager}
+        on_load_failure_callback=failed)
+    found = {}
+    for ext in manager:
+        other = found.setdefault(ext.name, ext.plugin)
+        if other is not ext.plugin:
+            raise ConfigError('', 'plugin %s is registered twice, as %s and '
+                              'as %s: uninstall one of the packages'
+                              % (ext.name, _target(other),
+                                 _target(ext.plugin)))
+    for name, reasons in sorted(failures.items()):
+        if name not in found:
+            raise ConfigError('', 'plugin %s cannot be loaded: %s'
+                              % (name, '; '.join(reasons)))
+    return found
+
+
+def _target(cls):
+    return '%s:%s' % (cls.__module__, cls.__qualname__)
 
 
 def recorded(classes):
@@ -181,8 +225,7 @@ def recorded(classes):
     config.json, so the later phases import exactly those classes without
     scanning every installed entry point again (stevedore and
     importlib.metadata cost more than the rest of a teardown)."""
-    return {name: '%s:%s' % (cls.__module__, cls.__qualname__)
-            for name, cls in classes.items()}
+    return {name: _target(cls) for name, cls in classes.items()}
 
 
 def load_recorded(wanted, targets):
@@ -202,11 +245,6 @@ def load_recorded(wanted, targets):
     if rest:
         found.update(load_many(rest))
     return found
-
-
-def _load_failed(manager, entry_point, err):
-    raise ConfigError('', 'plugin %s (%s) cannot be loaded: %s'
-                      % (entry_point.name, entry_point.value, err))
 
 
 def names():
