@@ -46,7 +46,7 @@ PARTITION_SCHEMA = {
     'additionalProperties': False,
     'required': ['name', 'size'],
     'properties': {
-        'name': plugin.NAME_SCHEMA,
+        'name': plugin.LOOSE_NAME_SCHEMA,
         'base': plugin.BASE_SCHEMA,
         'size': {'type': ['string', 'integer']},
         'flags': {'type': 'array', 'uniqueItems': True,
@@ -88,15 +88,19 @@ class TableNode(plugin.Node):
         try:
             placed = layout.place(self.label, disk['size'],
                                   disk['sector_size'], align,
-                                  self.requests())
+                                  self.requests(),
+                                  self.options.get('sizing', 'dib'))
         except layout.LayoutError as err:
             where = (self.path if err.index is None else
                      '%s.partitions[%d]' % (self.path, err.index))
             raise ConfigError(where, str(err))
-        pctx.of(self.name).update(sector_size=disk['sector_size'],
-                                  disk_size=disk['size'],
-                                  partitions=[vars(p) for p in placed])
-        for part in placed:
+        extended = placed.extended
+        pctx.of(self.name).update(
+            sector_size=disk['sector_size'], disk_size=disk['size'],
+            partitions=[vars(p) for p in placed.partitions],
+            extended=extended and [extended.first_lba, extended.last_lba,
+                                   extended.type_byte])
+        for part in placed.partitions:
             pctx.of(part.name).update(
                 size=part.size_lba * disk['sector_size'],
                 start=part.first_lba * disk['sector_size'],
@@ -143,8 +147,10 @@ class TableNode(plugin.Node):
                       ids.make_uuid(self.name, 'disk').hex[:8], 16)
         entries = [tables.MbrEntry(p.number, p.first_lba, p.size_lba,
                                    _mbr_type(o), 'boot' in o.get('flags', []),
-                                   p.ebr_lba) for p, o in zip(parts, options)]
-        writes = tables.build_mbr(sectors, sector, entries, disk_id)
+                                   p.ebr_lba, p.link_last_lba)
+                   for p, o in zip(parts, options)]
+        writes = tables.build_mbr(sectors, sector, entries, disk_id,
+                                  planned.get('extended'))
         return writes, {'disk_uuid': '%08x' % disk_id, 'partuuids': {
             str(e.number): tables.mbr_partuuid(disk_id, e.number)
             for e in entries}}
@@ -167,10 +173,10 @@ def _size_value(options):
 
 def _gpt_entry(placed, options):
     attributes = 0
+    # flags: [boot] means nothing on GPT (diskimage-builder ignores it
+    # there too); attributes: [legacy-boot] sets the BIOS bootable bit.
     for bit in options.get('attributes', []):
         attributes |= 1 << GPT_ATTRIBUTE_NAMES.get(bit, bit)
-    if 'boot' in options.get('flags', []):
-        attributes |= 1 << GPT_ATTRIBUTE_NAMES['legacy-boot']
     return tables.GptEntry(
         number=placed.number, first_lba=placed.first_lba,
         last_lba=placed.last_lba,
@@ -207,6 +213,7 @@ def _write_and_reread(device, writes):
 class PartitionNode(plugin.Node):
     """One partition: waits for its device node and records it."""
     kind = 'partition'
+    provides = frozenset([plugin.BLOCK_DEVICE])
 
     def validate(self, graph, params):
         table = graph[self.deps[0]]
@@ -282,10 +289,11 @@ class Partitioning(plugin.Plugin):
         'additionalProperties': False,
         'required': ['base', 'label', 'partitions'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
+            'name': plugin.LOOSE_NAME_SCHEMA,
             'base': plugin.BASE_SCHEMA,
             'label': {'enum': ['mbr', 'gpt']},
             'align': {'type': ['string', 'integer']},
+            'sizing': {'enum': list(layout.RULES)},
             'disk-uuid': {'type': 'string', 'pattern':
                           UUID_PATTERN + '|^[0-9a-fA-F]{8}$'},
             'partitions': {'type': 'array', 'minItems': 1,

@@ -29,6 +29,8 @@ _MBR_SIGNATURE = b'\x55\xaa'
 _MBR_RECORD = struct.Struct('<B3sB3sII')
 _MBR_BOOTABLE = 0x80
 _MBR_EXTENDED = 0x05
+# Types that mark an extended partition: Linux follows each of them.
+MBR_EXTENDED_TYPES = (0x05, 0x0F, 0x85)
 _MBR_PROTECTIVE = 0xEE
 
 # The geometry sfdisk assumes for a device that reports none.
@@ -94,8 +96,11 @@ class MbrEntry:
     size_lba: int
     type_byte: int
     bootable: bool = False
-    # Logical partitions only: the sector of the EBR describing this one.
+    # Logical partitions only: the sector of the EBR describing this one,
+    # and the last sector the previous EBR's link to it covers (default:
+    # this partition's own last sector, as sfdisk writes it).
     ebr_lba: int | None = None
+    link_last_lba: int | None = None
 
     @property
     def last_lba(self):
@@ -128,6 +133,11 @@ def _check_mbr_entry(disk_sectors, entry):
                          % (entry.number,))
     if not 1 <= entry.type_byte <= 0xFF:
         raise ValueError('%s: type byte %r is not in 0x01-0xff'
+                         % (_what(entry), entry.type_byte))
+    if entry.type_byte in MBR_EXTENDED_TYPES:
+        # The kernel would read the partition's first sector as an EBR.
+        raise ValueError('%s: type 0x%02x marks an extended partition, '
+                         'not one that holds data'
                          % (_what(entry), entry.type_byte))
     if entry.first_lba < 0 or entry.size_lba < 1:
         raise ValueError('%s: start %d / size %d sectors is not a valid '
@@ -195,6 +205,25 @@ def _check_mbr_space(primaries, logicals, extended):
     _check_overlaps(inner)
 
 
+def _check_extended(disk_sectors, logicals, extended):
+    first, last, type_byte = extended
+    if type_byte not in MBR_EXTENDED_TYPES:
+        raise ValueError('extended partition type %r is not one of %s'
+                         % (type_byte, ', '.join('0x%02x' % t for t in
+                                                 MBR_EXTENDED_TYPES)))
+    if first > logicals[0].ebr_lba or last < logicals[-1].last_lba or \
+            last >= disk_sectors:
+        raise ValueError('the extended partition (sectors %d-%d) must hold '
+                         'every logical partition and lie on the disk'
+                         % (first, last))
+    for entry in logicals:
+        if entry.link_last_lba is not None and not (
+                entry.last_lba <= entry.link_last_lba <= last):
+            raise ValueError('%s: its EBR link must end between its last '
+                             'sector and the end of the extended partition'
+                             % _what(entry))
+
+
 def _ebr_sector(sector_size, entry, following, extended_first):
     """The EBR of ``entry``: itself, then a link to the ``following`` EBR."""
     records = [_mbr_record(entry.type_byte, entry.bootable, entry.first_lba,
@@ -202,28 +231,36 @@ def _ebr_sector(sector_size, entry, following, extended_first):
     if following is not None:
         # The link covers the next EBR through the end of its partition and
         # counts from the start of the extended partition, not this EBR.
+        last = following.link_last_lba or following.last_lba
         records.append(_mbr_record(
             _MBR_EXTENDED, False, following.ebr_lba,
-            following.last_lba - following.ebr_lba + 1, base=extended_first))
+            last - following.ebr_lba + 1, base=extended_first))
     return _sector(sector_size, (_MBR_TABLE_OFFSET, b''.join(records)),
                    (_MBR_SIGNATURE_OFFSET, _MBR_SIGNATURE))
 
 
 def build_mbr(disk_sectors: int, sector_size: int, entries: list[MbrEntry],
-              disk_id: int) -> list[tuple[int, bytes]]:
+              disk_id: int, extended: tuple | None = None
+              ) -> list[tuple[int, bytes]]:
     """Writes for an MBR (with an EBR chain for any logical partitions).
 
     All LBAs are in units of ``sector_size``; the MBR and each EBR fill one
-    whole sector.  With logical partitions an extended partition (type 0x05)
-    spanning the first EBR to the end of the last logical is added.
+    whole sector.  With logical partitions an extended partition is added:
+    ``extended`` gives its (first sector, last sector, type byte); by
+    default it is what sfdisk writes, type 0x05 from the first EBR to the
+    end of the last logical partition.
     """
     _check_geometry(disk_sectors, sector_size)
     if not 0 <= disk_id <= _U32:
         raise ValueError('MBR disk id %r does not fit 32 bits' % (disk_id,))
     primaries, logicals = _split_mbr_entries(disk_sectors, entries)
-    extended = None
-    if logicals:
-        extended = (logicals[0].ebr_lba, logicals[-1].last_lba)
+    if logicals and extended is None:
+        extended = (logicals[0].ebr_lba, logicals[-1].last_lba,
+                    _MBR_EXTENDED)
+    if not logicals:
+        extended = None
+    if extended:
+        _check_extended(disk_sectors, logicals, extended)
     _check_mbr_space(primaries, logicals, extended)
 
     table = bytearray(64)
@@ -234,7 +271,7 @@ def build_mbr(disk_sectors: int, sector_size: int, entries: list[MbrEntry],
     if extended:
         slot = _extended_slot(primaries) * _MBR_RECORD.size
         table[slot:slot + _MBR_RECORD.size] = _mbr_record(
-            _MBR_EXTENDED, False, extended[0], extended[1] - extended[0] + 1)
+            extended[2], False, extended[0], extended[1] - extended[0] + 1)
     writes = [(0, _sector(sector_size,
                           (_MBR_DISK_ID_OFFSET, struct.pack('<I', disk_id)),
                           (_MBR_TABLE_OFFSET, bytes(table)),
