@@ -7,6 +7,7 @@ journal is released in reverse and the first error is what is reported.
 ``umount``, ``cleanup`` and ``delete`` release the journal in reverse,
 each up to its own depth, and are no-ops once nothing is held.
 """
+import contextlib
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import StateError
 from diskimage_builder.block_device.errors import UsageError
@@ -97,11 +99,13 @@ def state_folder(params):
 
 def init(params):
     from diskimage_builder.block_device import config as config_mod
+    trust.check_params_folders(params)
     nodes, classes = config_mod.build_with_plugins(
         config_mod.read_config(params), params)
     plan(params, nodes, sizes_known_only=True)
     folder = state_folder(params)
-    with state_mod.locked(folder):
+    with state_mod.locked(folder, create=True):
+        _refuse_while_held(folder)
         state_mod.write_json(os.path.join(folder, 'config.json'), {
             'version': state_mod.FORMAT_VERSION,
             'params': params,
@@ -113,8 +117,25 @@ def init(params):
              len(nodes), folder)
 
 
+def _refuse_while_held(folder):
+    # A new config.json would lose the image paths, directories and
+    # plugins the held resources were recorded against.
+    try:
+        held = state_mod.State.load(folder)
+    except BlockDeviceError:
+        held = None       # damaged: cleanup --from-system is the way out
+    if held is not None and held.journal:
+        raise StateError('the build still holds %d resource(s) (%s): run '
+                         'dib-block-device cleanup before init'
+                         % (len(held.journal), ', '.join(sorted({
+                             e['kind'] for e in held.journal}))))
+
+
 def load_config(params):
-    return state_mod.load_config(state_folder(params))
+    """config.json of the build, its params checked as at init."""
+    data = state_mod.load_config(state_folder(params))
+    trust.check_params_folders(data['params'])
+    return data
 
 
 def plan_view(params, fmt):
@@ -187,7 +208,8 @@ def require_root(action):
 
 def _checked(params, runner, action):
     """Everything create checks before its first side effect: params,
-    nodes, the plan and what each node's preflight said it checked."""
+    nodes, the plan and what each node's preflight said it checked.
+    Called with the lock held."""
     data = load_config(params)
     params = data['params']
     nodes = load_nodes(data)
@@ -200,18 +222,28 @@ def _checked(params, runner, action):
     return params, nodes, planned, checked
 
 
+@contextlib.contextmanager
+def _locked_build(params, shared=False):
+    folder = state_folder(params)
+    with state_mod.locked(folder, shared=shared) as present:
+        if not present:
+            raise StateError('%s does not exist: run dib-block-device init '
+                             'first' % folder)
+        yield folder
+
+
 def check(params, runner):
     """``create --check``: the checks of create, writing nothing."""
-    params, nodes, planned, checked = _checked(params, runner,
-                                               'create --check')
+    with _locked_build(params):
+        params, nodes, planned, checked = _checked(params, runner,
+                                                   'create --check')
     return ['%d nodes loaded, host tools present, sizes planned, '
             'preflight passed' % len(nodes)] + checked
 
 
 def create(params, runner):
-    params, nodes, planned, _ = _checked(params, runner, 'create')
-    folder = state_folder(params)
-    with state_mod.locked(folder):
+    with _locked_build(params) as folder:
+        params, nodes, planned, _ = _checked(params, runner, 'create')
         old = state_mod.State.load(folder)
         if old is not None and old.journal:
             raise StateError('a previous create still holds resources (%d '
@@ -278,10 +310,10 @@ def _recorded_plugins(folder):
 
 def teardown(params, runner, phase):
     folder = state_folder(params)
-    if not os.path.isdir(folder):
-        LOG.info('%s: no state folder %s, nothing to do', phase, folder)
-        return
-    with state_mod.locked(folder):
+    with state_mod.locked(folder) as present:
+        if not present:
+            LOG.info('%s: no state folder %s, nothing to do', phase, folder)
+            return
         state = state_mod.State.load(folder)
         failures = []
         if state is not None and state.journal:
@@ -303,27 +335,32 @@ SYSTEM_FILES = ('fstab', 'crypttab', 'mdadm.conf')
 
 
 def write_fstab(params):
-    data = load_config(params)
-    folder = state_folder(params)
-    state = state_mod.State.load(folder)
-    if state is None:
-        raise StateError('no state in %s: run create first' % folder)
-    etc = os.path.join(data['params']['build-dir'], 'built', 'etc')
-    os.makedirs(etc, exist_ok=True)
+    with _locked_build(params) as folder:
+        data = load_config(params)
+        state = state_mod.State.load(folder)
+        if state is None:
+            raise StateError('no state in %s: run create first' % folder)
+        for filename, text, count in system_files(data['nodes'], state):
+            # Into built/etc, which the image builder copies into the
+            # image, and a 0600 copy beside the state.
+            relative = 'built/etc/' + ('mdadm/' if filename == 'mdadm.conf'
+                                       else '') + filename
+            trust.write_file_below(data['params']['build-dir'], relative,
+                                   text.encode())
+            trust.write_file_below(folder, filename, text.encode(), 0o600)
+            LOG.info('wrote %d lines to %s/%s', count,
+                     data['params']['build-dir'], relative)
+
+
+def system_files(specs, state):
+    """(file name, text, line count) of each file writefstab writes:
+    the fstab always, the others when a node recorded a line for them."""
     for filename in SYSTEM_FILES:
-        lines = [state.results(spec['name'])[filename]
-                 for spec in data['nodes']
+        lines = [state.results(spec['name'])[filename] for spec in specs
                  if state.results(spec['name']).get(filename)]
-        if not lines and filename != 'fstab':
-            continue
-        target = os.path.join(etc, 'mdadm' if filename == 'mdadm.conf'
-                              else '', filename)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        text = ''.join(line + '\n' for line in lines)
-        for path in (target, os.path.join(folder, filename)):
-            with open(path, 'w') as out:
-                out.write(text)
-        LOG.info('wrote %d lines to %s', len(lines), target)
+        if lines or filename == 'fstab':
+            yield filename, ''.join(line + '\n' for line in lines), \
+                len(lines)
 
 
 def cleanup_from_system(params, runner):
@@ -335,6 +372,12 @@ def cleanup_from_system(params, runner):
     files under ``image-dir`` when the config itself is unreadable.
     """
     require_root('cleanup --from-system')
+    trust.check_params_folders(params)
+    with state_mod.locked(state_folder(params)):
+        _cleanup_from_system(params, runner)
+
+
+def _cleanup_from_system(params, runner):
     folder = state_folder(params)
     entries = []
     mount_base = params.get('mount-base')

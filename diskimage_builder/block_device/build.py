@@ -45,6 +45,7 @@ DEFAULT_CONFIG = """\
             mount_point: /
             fstab:
               options: defaults
+              fsck-passno: 1
 """
 
 

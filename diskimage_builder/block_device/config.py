@@ -40,7 +40,8 @@ PARAMS_SCHEMA = {
         'mount-base': {'type': 'string', 'minLength': 1},
         'root-fs-type': {'type': 'string', 'minLength': 1},
         'root-fs-opts': {'type': ['string', 'array']},
-        'root-label': {'type': 'string'},
+        # disk-image-create writes "root-label: " (null) unless told one.
+        'root-label': {'type': ['string', 'null']},
     },
 }
 
@@ -93,13 +94,17 @@ def build(items, params):
 
 
 def build_with_plugins(items, params):
-    """(nodes in creation order, {plugin name: plugin class})."""
+    """(nodes in creation order, {plugin name: plugin class}).  Each node
+    keeps its place in the config as ``config_index`` (getval answers
+    mount-points in config order, as diskimage-builder does)."""
     entries = flatten(items)
     classes = {plugin: cls for plugin, cls, _, _ in entries}
     nodes = []
     for plugin, cls, options, path in entries:
         check_schema(options, cls.SCHEMA, path)
         nodes.extend(cls.expand(plugin, options, path, params))
+    for index, node in enumerate(nodes):
+        node.config_index = index
     by_name = {node.name: node for node in nodes}
     for node in nodes:
         node.link(by_name)
@@ -225,8 +230,14 @@ def _describe_item(item):
 
 
 def summary(nodes, params):
-    """The values ``getval`` answers without a build: from the config."""
-    mounts = [n for n in nodes if 'mount_point' in n.facts]
+    """The values ``getval`` answers without a build: from the config.
+
+    As diskimage-builder answers them: mount-points in config order, swap's
+    ``none`` included; the devices of every node that provides a block
+    device (disks, partitions, LVs, arrays, mappings), in creation order.
+    """
+    mounts = sorted((n for n in nodes if plugin_mod.MOUNT in n.provides),
+                    key=lambda n: getattr(n, 'config_index', 0))
     by_name = {n.name: n for n in nodes}
 
     def fs_of(mount_point):
@@ -240,9 +251,10 @@ def summary(nodes, params):
         'root-label': fs_of('/').get('label', ''),
         'root-fstype': fs_of('/').get('fstype', ''),
         'boot-label': fs_of('/boot').get('label', ''),
-        'mount-points': [n.facts['mount_point'] for n in mounts
-                         if n.facts['mount_point'] != 'none'],
+        'mount-points': [n.facts['mount_point'] for n in mounts],
         'image-path': next((n.facts['image_path'] for n in level0
                             if n.facts.get('image_path')), ''),
         'level0': [n.name for n in level0],
+        'block-devices': [n.name for n in nodes
+                          if plugin_mod.BLOCK_DEVICE in n.provides],
     }

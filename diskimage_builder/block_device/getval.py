@@ -9,6 +9,11 @@ KEYS = ('boot-label', 'image-block-device', 'image-block-devices',
 
 def getval(build_dir, key):
     folder = state_mod.state_dir(build_dir)
+    with state_mod.locked(folder, shared=True):
+        return _answer(folder, key)
+
+
+def _answer(folder, key):
     values = state_mod.load_config(folder)['values']
     if key in ('root-label', 'root-fstype', 'boot-label', 'image-path'):
         return values[key]
@@ -16,14 +21,17 @@ def getval(build_dir, key):
         return '|'.join(values['mount-points'])
     if key in ('image-block-device', 'image-block-devices'):
         state = state_mod.State.load(folder)
-        devices = [(name, state.results(name).get('device', '') if state
-                    else '') for name in values['level0']]
+
+        def device(name):
+            return state.results(name).get('device', '') if state else ''
         if key == 'image-block-device':
-            return devices[0][1] if devices else ''
-        # "[name]=device" words that bash can eval into an associative
-        # array, whatever characters the names hold.
-        return ' '.join('[%s]=%s' % (_word(name), _word(device))
-                        for name, device in devices)
+            return device(values['level0'][0]) if values['level0'] else ''
+        # " [name]=device " words, spaced as diskimage-builder prints them,
+        # that bash evaluates into an associative array; a name or device
+        # that needs quoting is quoted (diskimage-builder's is not).
+        return ''.join(' [%s]=%s ' % (_word(name), _word(device(name)))
+                       for name in values.get('block-devices',
+                                              values['level0']))
     raise UsageError('getval: unknown key %r (known: %s)'
                      % (key, ', '.join(KEYS)))
 

@@ -46,17 +46,11 @@ def _fstab_preview(nodes):
             continue
         mount = by_name[node.deps[0]]
         mkfs = by_name[mount.deps[0]]
-        point = mount.facts['mount_point']
         spec = node.options.get('spec', 'label')
         source = ('LABEL=%s' % mkfs.facts['label'] if spec == 'label'
                   else '%s=<known after create>' % spec.upper())
-        swap = mkfs.facts['fstype'] == 'swap'
-        passno = node.options.get('fsck-passno',
-                                  0 if swap else 1 if point == '/' else 2)
-        lines.append('%s %s %s %s %d %d' % (
-            source, point, mkfs.facts['fstype'],
-            node.options.get('options', 'defaults'),
-            node.options.get('dump-freq', 0), passno))
+        lines.append(node.line(mkfs.facts['fstype'],
+                               mount.facts['mount_point'], source))
     return lines
 
 

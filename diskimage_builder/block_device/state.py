@@ -7,8 +7,8 @@ writes it back.
 ``state.json``
     written by ``create`` and the teardown phases: each node's results
     (devices, UUIDs) and the *journal*, the list of resources held.
-``lock``
-    flock'ed by every phase, so two processes never interleave.
+The ``states`` folder above it is flock'ed by every phase, so two
+processes never interleave.
 
 Files are JSON (never pickles), written atomically (temp file, fsync,
 rename) with mode 0600, and carry a format version.  A journal entry is
@@ -21,10 +21,9 @@ import errno
 import fcntl
 import json
 import os
-import stat
 
+from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import StateError
-from diskimage_builder.block_device.errors import UsageError
 
 FORMAT_VERSION = 1
 
@@ -77,49 +76,42 @@ def read_json(path, what):
 
 
 def check_trusted(folder):
-    """Refuse a state folder another user could tamper with.
-
-    The folder, ``states/`` and the build dir above them must not be
-    writable by other users, and none may be a symlink owned by someone
-    else: the state decides what gets unmounted and deleted as root.
-    """
-    states = os.path.dirname(folder)
-    for path in (os.path.dirname(states), states, folder):
-        try:
-            link = os.lstat(path)
-        except FileNotFoundError:
-            continue
-        me = os.geteuid()
-        if stat.S_ISLNK(link.st_mode) and link.st_uid not in (0, me):
-            raise UsageError('%s is a symlink owned by uid %d: refusing to '
-                             'keep build state behind it'
-                             % (path, link.st_uid))
-        target = os.stat(path)
-        if target.st_uid not in (0, me):
-            raise UsageError('%s belongs to uid %d, not to this user: '
-                             'refusing to use it' % (path, target.st_uid))
-        if target.st_mode & (stat.S_IWOTH | stat.S_IWGRP):
-            raise UsageError('%s is writable by other users (mode %o): '
-                             'refusing to keep build state there; chmod '
-                             'go-w it' % (path, target.st_mode & 0o7777))
+    """Refuse a state folder another user could tamper with (see
+    :mod:`trust`): the state decides what root unmounts and deletes."""
+    trust.check_folder(folder, 'the state folder')
 
 
 @contextlib.contextmanager
-def locked(folder):
-    """Hold the state folder's lock for the duration of a phase."""
-    check_trusted(folder)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(folder, 'lock'),
-                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+def locked(folder, create=False, shared=False):
+    """Hold the build's lock for the duration of a phase, taken before
+    anything of the state is read; yields whether the state folder exists
+    (``init`` creates it: *create*).
+
+    The lock is the ``states`` folder above the state folder, which no
+    phase removes: ``cleanup`` removing the state folder cannot pull the
+    lock from under a process waiting for it, and a phase that gets the
+    lock after a cleanup finds no state rather than making one anew.
+    """
+    if create:
+        trust.make_dirs(folder, 'the state folder', mode=0o700)
+    else:
+        trust.check_folder(folder, 'the state folder')
+    try:
+        fd = os.open(os.path.dirname(folder), os.O_RDONLY | os.O_DIRECTORY |
+                     os.O_NOFOLLOW)
+    except FileNotFoundError:
+        yield False
+        return
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) |
+                        fcntl.LOCK_NB)
         except OSError as err:
             if err.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             raise StateError('%s is in use by another dib-block-device '
                              'process' % folder)
-        yield
+        yield os.path.isdir(folder)
     finally:
         os.close(fd)
 

@@ -511,6 +511,7 @@ def drop_partitions(runner, host, disk):
 class DiskNode(plugin.Node):
     kind = 'disk'
     level = 0
+    provides = frozenset([plugin.BLOCK_DEVICE])
 
     @property
     def selector(self):

@@ -19,6 +19,7 @@ from diskimage_builder.block_device.errors import ConfigError
 class LoopNode(plugin.Node):
     kind = 'loop'
     level = 0
+    provides = frozenset([plugin.BLOCK_DEVICE])
 
     def _size_path(self):
         return self.path + ('.size' if 'size' in self.options

@@ -200,6 +200,7 @@ def release_mapping(runner, args):
 class CryptNode(plugin.Node):
     """A LUKS header on the base device and its open mapping."""
     kind = 'crypt'
+    provides = frozenset([plugin.BLOCK_DEVICE])
 
     @property
     def luks_type(self):

@@ -2,7 +2,7 @@
 
     - lvm:
         name: lvm                 # optional; not a node children can use
-        base: [root]              # optional; the devices the PVs are on
+        base: mbr                 # optional, ignored (as diskimage-builder)
         pvs:
           - name: pv              # a node name, used by vgs[].base
             base: root            # a block device node (partition, disk)
@@ -17,7 +17,7 @@
             extents: 23%VG        # N, N%VG, N%PVS or N%FREE ...
           - name: lv_data
             base: vg
-            size: 2G              # ... or a size, read as lvcreate -L
+            size: 2GiB            # ... or a size (rounded down to 4 MiB)
             options: [...]        # extra lvcreate arguments
           - name: pool
             base: vg
@@ -29,9 +29,10 @@
             thin-pool: pool
             size: 4G
 
-LV sizes keep lvcreate's reading, as the original passed them through:
-units k m g t p (any case) are binary and a bare number means MiB; KiB,
-MiB, GiB, TiB and PiB are accepted too.  Every PV, VG and LV is a node.
+LV sizes are read as diskimage-builder reads them: the size grammar of
+every other size (``1800M`` is 1.8*10^9 bytes, ``2GiB`` 2*2^30), rounded
+down to a multiple of 4 MiB, and handed to lvcreate in bytes (which
+rounds up to the VG's extent size).  Every PV, VG and LV is a node.
 
 Isolation from the build host: every LVM command gets ``--devices`` with
 the VG's own PVs (lvm2 2.03.12 and later; Debian bookworm has 2.03.16), so
@@ -106,23 +107,25 @@ DEV_ROOT = '/dev'
 OPTIONS_SCHEMA = {'anyOf': [
     {'type': 'string'},
     {'type': 'array', 'items': {'type': 'string'}}]}
-NAMES_SCHEMA = {'type': ['string', 'array'], 'pattern': plugin.NAME_PATTERN,
-                'items': plugin.NAME_SCHEMA, 'uniqueItems': True}
+NAMES_SCHEMA = {'anyOf': [plugin.BASE_SCHEMA, {
+    'type': 'array', 'items': plugin.BASE_SCHEMA, 'uniqueItems': True}]}
 
 
 # -- pure helpers ---------------------------------------------------------
 
 def parse_lv_size(value):
-    """Bytes for an lvcreate-style size: binary units, bare number MiB."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise sizes.SizeError('expected a size such as 512M or 2GiB, got %r'
-                              % (value,))
+    """Bytes of an LV size as diskimage-builder reads it: the size grammar
+    of every other size (``2G`` is 2*10^9 bytes, ``2GiB`` 2*2^30, a bare
+    number is bytes), rounded down to a whole 4 MiB extent."""
+    return sizes.align_down(sizes.parse_size(value), DEFAULT_EXTENT)
+
+
+def parse_lvm_units(value):
+    """Bytes of a size as LVM's own commands read it (``vgcreate -s 8M``):
+    k m g t p (any case) binary, a bare number MiB."""
     match = SIZE_RE.match(str(value))
-    if not match:
-        raise sizes.SizeError(
-            '%r is not an LV size: a number with k m g t (binary, as '
-            'lvcreate -L reads them) or KiB MiB GiB TiB; no unit means MiB'
-            % value)
+    if not match or isinstance(value, bool):
+        raise sizes.SizeError('%r is not a size as LVM reads it' % (value,))
     number, unit = match.groups()
     return int(decimal.Decimal(number) * LVM_UNITS[(unit or 'm')[0].lower()])
 
@@ -161,7 +164,7 @@ def extent_size(options):
             value = arg[2:]
         if value is not None:
             try:
-                return parse_lv_size(value)
+                return parse_lvm_units(value)
             except sizes.SizeError:
                 return None
     return DEFAULT_EXTENT
@@ -346,10 +349,6 @@ class PvNode(plugin.Node):
     kind = 'pv'
 
     def validate(self, graph, params):
-        for name in self.facts.get('entry_base', []):
-            if name not in graph:
-                raise ConfigError(self.facts['entry'] + '.base', 'base %r '
-                                  'names no node' % name)
         base = graph[self.deps[0]]
         if base.kind in NOT_BLOCK_KINDS:
             raise ConfigError(self.path + '.base', 'a PV needs a block '
@@ -496,6 +495,12 @@ class LvNode(plugin.Node):
     kind = 'lv'
 
     @property
+    def provides(self):
+        # A thin pool's own device is not for filesystems.
+        return frozenset() if self.lv_type == 'thin-pool' else frozenset(
+            [plugin.BLOCK_DEVICE])
+
+    @property
     def vg(self):
         return self.deps[0]
 
@@ -563,7 +568,8 @@ class LvNode(plugin.Node):
         try:
             if has_size:
                 if parse_lv_size(self.options['size']) <= 0:
-                    raise sizes.SizeError('an LV size must be above 0')
+                    raise sizes.SizeError('an LV size must be at least '
+                                          '4 MiB')
             else:
                 parse_extents(self.options['extents'])
         except sizes.SizeError as err:
@@ -679,8 +685,8 @@ def planned_pv_devices(pctx, pvs):
 
 
 def _bytes_arg(size):
-    # lvcreate counts in 512-byte sectors and rounds up to whole extents.
-    return '%db' % sizes.align_up(parse_lv_size(size), 512)
+    # lvcreate rounds up to whole extents of the VG.
+    return '%dB' % parse_lv_size(size)
 
 
 LV_SCHEMA = {
@@ -706,13 +712,14 @@ class Lvm(plugin.Plugin):
         'required': ['pvs', 'vgs', 'lvs'],
         'properties': {
             'name': plugin.NAME_SCHEMA,
-            'base': {'anyOf': [plugin.BASE_SCHEMA, {
-                'type': 'array', 'items': plugin.BASE_SCHEMA}]},
+            # diskimage-builder ignores it (its own configs give the
+            # table's name here): so does this plugin, whatever it names.
+            'base': {},
             'pvs': {'type': 'array', 'minItems': 1, 'items': {
                 'type': 'object',
                 'additionalProperties': False,
                 'required': ['name', 'base'],
-                'properties': {'name': plugin.NAME_SCHEMA,
+                'properties': {'name': plugin.LOOSE_NAME_SCHEMA,
                                'base': plugin.BASE_SCHEMA,
                                'options': OPTIONS_SCHEMA}}},
             'vgs': {'type': 'array', 'minItems': 1, 'items': {
@@ -742,11 +749,9 @@ class Lvm(plugin.Plugin):
     @classmethod
     def expand(cls, plugin_name, options, path, params):
         nodes = []
-        entry_base = plugin.as_list(options.get('base'))
         for index, pv in enumerate(options['pvs']):
             nodes.append(PvNode(plugin_name, pv['name'], '%s.pvs[%d]'
-                                % (path, index), [pv['base']], pv,
-                                {'entry': path, 'entry_base': entry_base}))
+                                % (path, index), [pv['base']], pv))
         for index, vg in enumerate(options['vgs']):
             nodes.append(VgNode(plugin_name, vg['name'], '%s.vgs[%d]'
                                 % (path, index), plugin.as_list(vg['base']),
@@ -756,3 +761,9 @@ class Lvm(plugin.Plugin):
                                 % (path, index), [lv['base']], lv,
                                 {'lv_type': lv.get('type', 'lv')}))
         return nodes
+
+
+# diskimage-builder registers its lvm plugin under this name; installed
+# over it, this package's module takes its place, and the entry point in
+# diskimage-builder's own metadata must still resolve.
+LVMPlugin = Lvm

@@ -295,6 +295,7 @@ def running_state(kname):
 class MdraidNode(plugin.Node):
     """An md array over the base devices, running until umount."""
     kind = 'mdraid'
+    provides = frozenset([plugin.BLOCK_DEVICE])
 
     @property
     def raid_level(self):
@@ -393,7 +394,7 @@ class Mdraid(plugin.Plugin):
         'required': ['name', 'base', 'level'],
         'properties': {
             'name': plugin.NAME_SCHEMA,
-            'base': {'type': 'array', 'items': plugin.NAME_SCHEMA,
+            'base': {'type': 'array', 'items': plugin.BASE_SCHEMA,
                      'minItems': 1, 'uniqueItems': True,
                      'description': 'a list of the member devices\' node '
                                     'names, each once'},

@@ -23,9 +23,13 @@ from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.level3 import fstimes
 
-LABEL_SCHEMA = {'type': 'string',
-                'pattern': '^[A-Za-z0-9_][A-Za-z0-9_.+:@-]*$',
-                'description': 'a label of letters, digits and _ . + : @ -'}
+# Labels are checked in one place (label_problem), whether they come from
+# the config, the params or a node name.
+LABEL_SCHEMA = {'type': 'string', 'minLength': 1}
+LABEL_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+                        '0123456789 _.+:@-')
+# Characters FAT does not allow in a volume label (as in a short name).
+FAT_LABEL_FORBIDDEN = frozenset('*?.,;:/\\|+=<>[]"')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,22 +98,21 @@ def mkfs_argv(fstype, device, label=None, fs_uuid=None, opts=(),
 
 class MkfsNode(plugin.Node):
     kind = 'mkfs'
+    provides = frozenset([plugin.FILESYSTEM])
 
     @property
     def fstype(self):
         return self.facts['fstype']
 
     def validate(self, graph, params):
-        fs = FILESYSTEMS[self.fstype]
         label = self.facts['label']
-        if len(label) > fs.label_max:
-            raise ConfigError(self.path + '.label', 'label %r is %d '
-                              'characters; %s allows at most %d'
-                              % (label, len(label), self.fstype,
-                                 fs.label_max))
+        where = self.facts.get('label_from') or self.path + '.label'
+        problem = label_problem(self.fstype, label)
+        if problem:
+            raise ConfigError(where, problem)
         fs_uuid = self.options.get('uuid')
         if fs_uuid is not None:
-            if not re.match(fs.uuid_pattern, fs_uuid):
+            if not re.match(FILESYSTEMS[self.fstype].uuid_pattern, fs_uuid):
                 raise ConfigError(self.path + '.uuid', 'not a valid %s '
                                   'uuid: %r' % (self.fstype, fs_uuid))
         for other in plugin.earlier(graph, self):
@@ -171,6 +174,53 @@ class MkfsNode(plugin.Node):
                    label=probed.get('LABEL', ''))
 
 
+def label_problem(fstype, label):
+    """What is wrong with *label* on *fstype*, or None.  Labels end up in
+    fstab, in /dev/disk/by-label, on kernel command lines and in the
+    image builder's shell variables: letters, digits, space and
+    ``_ . + : @ -`` only, within the filesystem's limit."""
+    fs = FILESYSTEMS[fstype]
+    if not label or not LABEL_CHARS.issuperset(label) or \
+            label != label.strip():
+        return ('label %r: expected letters, digits, spaces (not at either '
+                'end) and _ . + : @ -' % (label,))
+    if len(label) > fs.label_max:
+        return ('label %r is %d characters; %s allows at most %d'
+                % (label, len(label), fstype, fs.label_max))
+    if fstype == 'vfat' and FAT_LABEL_FORBIDDEN.intersection(label):
+        return ('label %r: FAT labels cannot hold any of %s'
+                % (label, ' '.join(sorted(FAT_LABEL_FORBIDDEN))))
+    return None
+
+
+def _label(options, fstype, params, is_root):
+    """The label as diskimage-builder gives it: the configured one; for
+    mkfs_root the params root-label, and when the image builder wrote that
+    key empty, cloudimg-rootfs (img-rootfs on xfs, whose labels hold 12
+    characters); else the node name.  vfat labels are upper-cased: that
+    is how FAT stores them, and the fstab line must say the same."""
+    label = options.get('label')
+    if label is None and is_root and 'root-label' in params:
+        label = params['root-label'] or (
+            'img-rootfs' if fstype == 'xfs' else 'cloudimg-rootfs')
+    if label is None:
+        label = options['name']
+    return label.upper() if fstype == 'vfat' else label
+
+
+def _opts(options, params, is_root, path):
+    opts, where = options.get('opts'), path + '.opts'
+    if opts is None and is_root:
+        opts, where = params.get('root-fs-opts'), 'params.root-fs-opts'
+    if isinstance(opts, str):
+        try:
+            opts = shlex.split(opts)
+        except ValueError as err:
+            raise ConfigError(where, 'cannot split %r into arguments: %s'
+                              % (opts, err))
+    return list(opts or [])
+
+
 def _time_env():
     # e2fsprogs reads its clock from here, so the superblock times of two
     # builds with one SOURCE_DATE_EPOCH are the same.
@@ -203,7 +253,7 @@ class Mkfs(plugin.Plugin):
         'additionalProperties': False,
         'required': ['base', 'name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
+            'name': plugin.LOOSE_NAME_SCHEMA,
             'base': plugin.BASE_SCHEMA,
             'type': {'enum': sorted(FILESYSTEMS)},
             'label': LABEL_SCHEMA,
@@ -227,16 +277,10 @@ class Mkfs(plugin.Plugin):
         if fstype is None:
             raise ConfigError(path + '.type', 'is required but missing '
                               '(one of %s)' % ', '.join(sorted(FILESYSTEMS)))
-        label = options.get('label')
-        if label is None:
-            label = (params.get('root-label') if is_root else None) \
-                or options['name']
-        opts = options.get('opts')
-        if opts is None and is_root:
-            opts = params.get('root-fs-opts')
-        if isinstance(opts, str):
-            opts = shlex.split(opts)
+        label = _label(options, fstype, params, is_root)
+        facts = {'fstype': fstype, 'label': label,
+                 'opts': _opts(options, params, is_root, path)}
+        if 'label' not in options and is_root and params.get('root-label'):
+            facts['label_from'] = 'params.root-label'
         return [MkfsNode(plugin_name, options['name'], path,
-                         [options['base']], options,
-                         {'fstype': fstype, 'label': label,
-                          'opts': list(opts or [])})]
+                         [options['base']], options, facts)]

@@ -4,9 +4,10 @@
         base: mkfs_root        # a mkfs node
         mount_point: /         # absolute; "none" for swap (not mounted)
 
-Mounts happen parents first (``/`` before ``/boot`` before ``/boot/efi``)
-whatever the config order, because each mount depends on the mount of its
-closest parent directory; they come off in reverse.  Mount point
+Mounts happen in the order of their mount points as strings, whatever the
+config order (``/``, ``/boot``, ``/boot/efi``, ``/var``; ``none`` last),
+as diskimage-builder mounts them: a parent always comes before its
+children.  They come off in reverse.  Mount point
 directories are created without following symlinks.
 """
 import os
@@ -24,30 +25,31 @@ def normalise(mount_point):
     if not mount_point.startswith('/'):
         raise ValueError('expected an absolute path or "none", got %r'
                          % mount_point)
-    if '..' in mount_point.split('/') or '\0' in mount_point:
+    if '..' in mount_point.split('/'):
         raise ValueError('%r must not contain ".."' % mount_point)
+    if any(char < ' ' or char == '\x7f' for char in mount_point):
+        raise ValueError('%r must not contain control characters (a '
+                         'newline would start another fstab line)'
+                         % mount_point)
     return posixpath.normpath(mount_point).replace('//', '/')
 
 
 class MountNode(plugin.Node):
     kind = 'mount'
+    provides = frozenset([plugin.MOUNT])
 
     @property
     def mount_point(self):
         return self.facts['mount_point']
 
     def link(self, graph):
-        parent = None
-        for other in graph.values():
-            if other.kind != 'mount' or other is self or \
-                    other.mount_point == 'none':
-                continue
-            if _contains(other.mount_point, self.mount_point) and (
-                    parent is None or
-                    len(other.mount_point) > len(parent.mount_point)):
-                parent = other
-        if parent is not None and parent.name not in self.deps:
-            self.deps.append(parent.name)
+        # Mounts are made in the order of their mount points as strings,
+        # as diskimage-builder makes them: "/" first, a parent before its
+        # children ("/var" < "/var/log"), swap ("none") last.  Each mount
+        # waits for the one before it; the fstab is written in this order.
+        before = previous_mount(graph, self)
+        if before is not None and before.name not in self.deps:
+            self.deps.append(before.name)
 
     def validate(self, graph, params):
         base = graph[self.deps[0]]
@@ -77,7 +79,8 @@ class MountNode(plugin.Node):
             or '/'
 
     def tools(self, params):
-        return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc'}
+        return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc',
+                'fstrim': 'util-linux', 'sync': 'coreutils'}
 
     def held_resources(self, params):
         if self.mount_point == 'none':
@@ -120,11 +123,13 @@ class MountNode(plugin.Node):
             mkfs, pctx.device(mkfs.deps[0]), self.target(pctx.params)))]
 
 
-def _contains(parent, child):
-    # Swap ("none") goes after the root filesystem, so that the fstab,
-    # written in creation order, starts with / as people expect.
-    return child != parent and (parent == '/' or
-                                child.startswith(parent + '/'))
+def previous_mount(graph, node):
+    """The mount made right before *node* (see MountNode.link), or None."""
+    mounts = [other for other in graph.values() if other.kind == 'mount']
+    ordered = sorted(mounts, key=lambda m: (m.mount_point,
+                                            mounts.index(m)))
+    index = ordered.index(node)
+    return ordered[index - 1] if index else None
 
 
 def make_dirs_nofollow(base, relative):
@@ -157,7 +162,7 @@ class Mount(plugin.Plugin):
         'additionalProperties': False,
         'required': ['base', 'name', 'mount_point'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
+            'name': plugin.LOOSE_NAME_SCHEMA,
             'base': plugin.BASE_SCHEMA,
             'mount_point': {'type': 'string', 'minLength': 1},
         },

@@ -2,9 +2,9 @@
 
     - fstab:
         base: mount_mkfs_root   # a mount node
-        options: defaults       # default "defaults"
+        options: defaults       # default "defaults", "sw" for swap
         dump-freq: 0            # default 0
-        fsck-passno: 1          # default 1 for /, 2 otherwise, 0 for swap
+        fsck-passno: 1          # default 2, 0 for swap (as diskimage-builder)
         spec: label             # label (default), uuid or partuuid
 
 The line is worked out once the filesystem exists, from what the
@@ -14,31 +14,41 @@ lines in mount order to ``<build-dir>/built/etc/fstab``.
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.level3.mount import previous_mount
 
 SPEC_FIELDS = {'label': ('LABEL', 'label'), 'uuid': ('UUID', 'uuid'),
                'partuuid': ('PARTUUID', 'partuuid')}
 
 
+def fstab_field(text):
+    """A field as fstab(5) wants it: space, tab, newline and backslash
+    written as octal escapes (mount and systemd read them back)."""
+    return ''.join('\\%03o' % ord(char) if char in ' \t\n\\' else char
+                   for char in text)
+
+
 def fstab_line(spec, mount_point, fstype, options, dump, passno):
-    return '%s %s %s %s %d %d' % (spec, mount_point, fstype, options, dump,
-                                  passno)
+    return '%s %s %s %s %d %d' % (fstab_field(spec), fstab_field(mount_point),
+                                  fstype, options, dump, passno)
 
 
 class FstabNode(plugin.Node):
     kind = 'fstab'
 
     def link(self, graph):
-        # fstab lines are written in creation order: the line of a parent
-        # mount (/) must come before its children's (/boot), as mount(8)
-        # reads them top down.
+        # Lines are written in creation order, which must be the mount
+        # order (mount(8) reads fstab top down): this line waits for the
+        # line of the nearest earlier mount that has one.
         mount = graph.get(self.deps[0])
         if mount is None or mount.kind != 'mount':
             return
-        parents = set(mount.deps[1:])
-        for other in graph.values():
-            if other.kind == 'fstab' and other.deps[0] in parents and \
-                    other.name not in self.deps:
-                self.deps.append(other.name)
+        lines = {other.deps[0]: other for other in graph.values()
+                 if other.kind == 'fstab'}
+        before = previous_mount(graph, mount)
+        while before is not None and before.name not in lines:
+            before = previous_mount(graph, before)
+        if before is not None and lines[before.name].name not in self.deps:
+            self.deps.append(lines[before.name].name)
 
     def validate(self, graph, params):
         mount = graph[self.deps[0]]
@@ -65,15 +75,20 @@ class FstabNode(plugin.Node):
             raise BlockDeviceError('%s: the filesystem on %s has no %s to '
                                    'put in fstab' % (self.path, fs['device'],
                                                      key))
-        swap = fs['fstype'] == 'swap'
-        passno = self.options.get('fsck-passno',
-                                  0 if swap else 1 if mount_point == '/'
-                                  else 2)
-        line = fstab_line('%s=%s' % (prefix, value), mount_point,
-                          fs['fstype'], self.options.get('options',
-                                                         'defaults'),
-                          self.options.get('dump-freq', 0), passno)
+        line = self.line(fs['fstype'], mount_point, '%s=%s' % (prefix, value))
         ctx.record(self, fstab=line)
+
+    def line(self, fstype, mount_point, spec):
+        """This node's fstab line for a filesystem found by *spec*
+        (``LABEL=root``).  diskimage-builder's defaults: "sw 0 0" for
+        swap, else "defaults 0 2" (fsck-passno 2 for / too; fstab(5)
+        recommends 1 there, which the config can say)."""
+        swap = fstype == 'swap'
+        return fstab_line(
+            spec, mount_point, fstype,
+            self.options.get('options', 'sw' if swap else 'defaults'),
+            self.options.get('dump-freq', 0),
+            self.options.get('fsck-passno', 0 if swap else 2))
 
     def _partuuid(self, ctx, mount):
         mkfs = ctx.nodes[mount.deps[0]]
@@ -90,12 +105,14 @@ class Fstab(plugin.Plugin):
         'additionalProperties': False,
         'required': ['base', 'name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
+            'name': plugin.LOOSE_NAME_SCHEMA,
             'base': plugin.BASE_SCHEMA,
-            'options': {'type': 'string', 'minLength': 1,
-                        'pattern': r'^\S+$'},
-            'dump-freq': {'type': 'integer', 'minimum': 0},
-            'fsck-passno': {'type': 'integer', 'minimum': 0},
+            'options': {'type': 'string', 'pattern': '^[!-~]+$',
+                        'description': 'mount options: printable ASCII, '
+                                       'no spaces'},
+            'dump-freq': {'type': 'integer', 'minimum': 0,
+                          'maximum': 2147483647},
+            'fsck-passno': {'type': 'integer', 'minimum': 0, 'maximum': 9},
             'spec': {'enum': sorted(SPEC_FIELDS)},
         },
     }

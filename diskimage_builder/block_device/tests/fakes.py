@@ -50,6 +50,12 @@ class FakeRunner:
                                  % [e[0] for e in self.expected])
 
 
+def unmount_commands(target):
+    """What releasing a mount runs: commit, trim, unmount."""
+    return [['sync', '--file-system', target], ['fstrim', target],
+            ['umount', target]]
+
+
 class TempBuild(fixtures.Fixture):
     """A build folder, params file and config file in a temp dir."""
 

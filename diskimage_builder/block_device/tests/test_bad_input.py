@@ -108,7 +108,7 @@ CONFIGS = [
     ('- local_loop: {name: "%s"}' % ('x' * 65), '[0].local_loop.name'),
     (fs('label: "róot"'), '[1].mkfs.label'),
     (fs('label: "a`b`"'), '[1].mkfs.label'),
-    (fs('label: "x y"'), '[1].mkfs.label'),
+    (fs('label: " x"'), '[1].mkfs.label'),
     (fs('label: "very-long-label-x"'), '[1].mkfs.label: label'),
     (fs('uuid: "not-a-uuid"'), '[1].mkfs.uuid: not a valid ext4 uuid'),
     (fs('uuid: "1234-ABCD"'), '[1].mkfs.uuid'),
@@ -118,7 +118,7 @@ CONFIGS = [
     ('- local_loop: {name: ".."}', '[0].local_loop.name'),
     ('- local_loop: {name: "-rf"}', '[0].local_loop.name'),
     ('- local_loop: {name: "mapper/x"}', '[0].local_loop.name'),
-    (part('{name: "../p", size: 1M}'),
+    (part('{name: "p\\nq", size: 1MiB}'),
      '[1].partitioning.partitions[0].name'),
     # mount points
     (fs('mount: {mount_point: relative}'),

@@ -126,7 +126,8 @@ class TestFlatten(TestCase):
                           'root-fstype': 'ext3', 'boot-label': '',
                           'mount-points': ['/'],
                           'image-path': '/i/image0.raw',
-                          'level0': ['image0']},
+                          'level0': ['image0'],
+                          'block-devices': ['image0', 'root']},
                          config.summary(nodes, PARAMS))
 
 
@@ -143,14 +144,17 @@ class TestCompatConfigs(TestCase):
             values = config.summary(nodes, PARAMS)
             self.assertIn('/', values['mount-points'], path)
 
-    def test_efi_lvm_mount_order_and_labels(self):
+    def test_efi_mount_points_and_devices(self):
         path = os.path.join(COMPAT, 'block-device-efi--default.yaml')
         if not os.path.exists(path):
             self.skipTest('no ../shared/compat configs beside the checkout')
         with open(path) as src:
             nodes = config.build(yaml.safe_load(src), PARAMS)
         values = config.summary(nodes, PARAMS)
-        self.assertEqual(['/', '/boot/efi'], values['mount-points'])
+        # In config order, as diskimage-builder answers.
+        self.assertEqual(['/boot/efi', '/'], values['mount-points'])
+        self.assertEqual(['image0', 'ESP', 'BSP', 'root'],
+                         values['block-devices'])
         self.assertEqual('vfat', [n for n in nodes if n.name == 'mkfs_ESP'][
             0].facts['fstype'])
 

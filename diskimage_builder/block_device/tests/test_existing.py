@@ -450,7 +450,8 @@ class TestRefusals(BuildCase):
         err = self.assertRaises(ConfigError, self.init)
         self.assertIn('[1].partitioning.partitions[0]: partition root needs '
                       '3 GiB but only', str(err))
-        self.assertIn('(disk 2 GiB)', str(err))
+        self.assertIn('(disk 2 GiB, of which the last 2 MiB are kept '
+                      'free)', str(err))
 
     def test_sizes_wait_for_create_when_the_disk_is_missing(self):
         self.rewrite(self.config().replace('serial: disk1', 'serial: later')
@@ -544,7 +545,7 @@ class TestCreate(BuildCase):
         self.assertEqual('', getval(self.params['build-dir'], 'image-path'))
         self.assertEqual(self.vdb, getval(self.params['build-dir'],
                                           'image-block-device'))
-        self.assertEqual('[image0]=%s' % self.vdb, getval(
+        self.assertEqual(' [image0]=%s ' % self.vdb, getval(
             self.params['build-dir'], 'image-block-devices'))
         blockdevice.teardown(self.params, FakeRunner([]), 'delete')
         self.assertTrue(os.path.exists(self.vdb))

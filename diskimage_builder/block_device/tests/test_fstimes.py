@@ -9,7 +9,9 @@ import testtools
 
 from diskimage_builder.block_device.level3 import fstimes
 from diskimage_builder.block_device.level3 import mount
+from diskimage_builder.block_device.tests.fakes import FakeRunner
 from diskimage_builder.block_device.tests.fakes import TestCase
+from diskimage_builder.block_device.tests.fakes import unmount_commands
 
 EPOCH = 1700000000
 
@@ -90,7 +92,6 @@ class TestExtTimes(TestCase):
         self.assertEqual({}, fstimes.tools('xfs'))
 
     def test_reset_commands(self):
-        from diskimage_builder.block_device.tests.fakes import FakeRunner
         mounted = {'/mnt'}
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.sysfs.is_mount_point',
@@ -98,8 +99,7 @@ class TestExtTimes(TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.level3.fstimes.clamp_tree',
             lambda top, epoch: [2, 11]))
-        runner = FakeRunner([
-            ['umount', '/mnt'],
+        runner = FakeRunner(unmount_commands('/mnt') + [
             (['dumpe2fs', '-h', '/dev/p1'],
              'Filesystem features:      has_journal ext_attr metadata_csum\n'
              'Inode size:\t          256\n'),

@@ -34,10 +34,10 @@ THIN = """
         base: vg-img
         type: thin
         thin-pool: pool
-        size: 3G
+        size: 3GiB
         mkfs: {type: ext4, label: thin-a, mount: {mount_point: /}}
       - {name: thin-b, base: vg-img, type: thin, thin-pool: pool,
-         size: 512M, options: [--setactivationskip, n]}
+         size: 512MiB, options: [--setactivationskip, n]}
 """
 
 
@@ -107,8 +107,9 @@ class TestCompatEfiLvm(NodesTestCase):
 
     def test_plan_from_the_pv_size(self):
         nodes, planned = self.build(self.text, **{'image-size': '38GiB'})
-        # 40G root partition, minus 1 MiB before the first extent.
-        self.assertEqual(40 * 10 ** 9 - (1 << 20), planned['pv']['data_bytes'])
+        # 40G root partition (38146 MiB: diskimage-builder's GPT sizes are
+        # whole MiB), minus 1 MiB before the first extent.
+        self.assertEqual(38145 << 20, planned['pv']['data_bytes'])
         self.assertEqual({'extent_size': 4 << 20, 'extents': 9536,
                           'free': 1, 'zeroed': True}, planned['vg'])
         self.assertEqual([2193, 5435, 1907], [
@@ -131,8 +132,8 @@ class TestCompatEfiLvm(NodesTestCase):
             return (['blkid', '-p', '-o', 'export', device],
                     'TYPE=%s\nLABEL=%s\nUUID=u-%s\n' % (fstype, label, label))
         runner = FakeRunner([
-            (['mkfs.vfat', '-n', 'mkfs_ESP', '/dev/loop0p1'], ''),
-            blkid('/dev/loop0p1', 'vfat', 'mkfs_ESP'),
+            (['mkfs.vfat', '-n', 'MKFS_ESP', '/dev/loop0p1'], ''),
+            blkid('/dev/loop0p1', 'vfat', 'MKFS_ESP'),
             lvm_cmd('pvcreate', pv, '--yes', '--force', '/dev/loop0p3'),
             lvm_cmd('vgcreate', pv, '--force', 'vg', '/dev/loop0p3'),
             lvm_cmd('lvcreate', pv, '--yes', '--extents', '23%VG',
@@ -143,14 +144,15 @@ class TestCompatEfiLvm(NodesTestCase):
                     '--name', 'lv_home', 'vg'),
             (xfs + ['img-rootfs', '/dev/vg/lv_root'], ''),
             blkid('/dev/vg/lv_root', 'xfs', 'img-rootfs'),
+            # Mounts in the order of their mount points as strings.
             (['mount', '-t', 'xfs', '/dev/vg/lv_root', mnt], ''),
             (['mount', '-t', 'vfat', '/dev/loop0p1', mnt + '/boot/efi'], ''),
             (xfs + ['fs_var', '/dev/vg/lv_var'], ''),
             blkid('/dev/vg/lv_var', 'xfs', 'fs_var'),
-            (['mount', '-t', 'xfs', '/dev/vg/lv_var', mnt + '/var'], ''),
             (xfs + ['fs_home', '/dev/vg/lv_home'], ''),
             blkid('/dev/vg/lv_home', 'xfs', 'fs_home'),
             (['mount', '-t', 'xfs', '/dev/vg/lv_home', mnt + '/home'], ''),
+            (['mount', '-t', 'xfs', '/dev/vg/lv_var', mnt + '/var'], ''),
         ])
         self.create(nodes, planned, runner,
                     skip=('image0', 'table:image0', 'ESP', 'BSP', 'root'))
@@ -191,10 +193,10 @@ class TestThin(NodesTestCase):
             lvm_cmd('lvcreate', dev, '--yes', '--type', 'thin-pool',
                     '--extents', '80%VG', '--name', 'pool', 'vg-img'),
             lvm_cmd('lvcreate', dev, '--yes', '--type', 'thin',
-                    '--thinpool', 'pool', '--virtualsize', '%db' % (3 * GIB),
+                    '--thinpool', 'pool', '--virtualsize', '%dB' % (3 * GIB),
                     '--name', 'thin-a', 'vg-img'),
             lvm_cmd('lvcreate', dev, '--yes', '--type', 'thin',
-                    '--thinpool', 'pool', '--virtualsize', '%db' % (512 << 20),
+                    '--thinpool', 'pool', '--virtualsize', '%dB' % (512 << 20),
                     '--name', 'thin-b', '--setactivationskip', 'n',
                     'vg-img'),
             (['mkfs.ext4', '-F', '-q', *mkfs.EXT_ZEROED, '-L', 'thin-a',
@@ -269,13 +271,14 @@ class TestHelpers(TestCase):
         self.assertEqual(['vg', 'pool', 'tpool'],
                          lvm.split_mapper_name('vg-pool-tpool'))
 
-    def test_lv_sizes_read_as_lvcreate_does(self):
-        table = [('1800M', 1800 << 20), (1800, 1800 << 20), ('2g', 2 * GIB),
-                 ('2GiB', 2 * GIB), ('1.5G', 3 * GIB // 2), ('4096b', 4096),
-                 ('8s', 4096), ('1t', 1 << 40)]
+    def test_lv_sizes_read_as_diskimage_builder_does(self):
+        # Its size grammar (M, G decimal), rounded down to 4 MiB.
+        table = [('1800M', 429 * (4 << 20)), ('1800MiB', 1800 << 20),
+                 ('2GiB', 2 * GIB), ('1.5G', 357 * (4 << 20)),
+                 (12582917, 12582912), ('4MB', 0), ('100M', 96468992)]
         for text, value in table:
             self.assertEqual(value, lvm.parse_lv_size(text), text)
-        for bad in ('10MB', 'lots', '', True, '-1M'):
+        for bad in ('10Q', 'lots', '', True, '-1M', '2g'):
             self.assertRaises(ValueError, lvm.parse_lv_size, bad)
 
     def test_extents(self):
@@ -403,7 +406,7 @@ class TestTeardown(TestCase):
                 lvs:
                   - name: lv0
                     base: vg
-                    size: 16M
+                    size: 16MiB
                     mkfs: {type: ext4, opts: --bad}
             """)))
         image = build.image_dir + '/image0.raw'
@@ -426,7 +429,7 @@ class TestTeardown(TestCase):
              '/dev/loop5\n'),
             lvm_cmd('pvcreate', dev, '--yes', '/dev/loop5'),
             lvm_cmd('vgcreate', dev, 'vg', '/dev/loop5'),
-            lvm_cmd('lvcreate', dev, '--yes', '--size', '%db' % (16 << 20),
+            lvm_cmd('lvcreate', dev, '--yes', '--size', '%dB' % (16 << 20),
                     '--name', 'lv0', 'vg'),
             (['mkfs.ext4', '-F', '-q', *mkfs.EXT_ZEROED, '-L', 'mkfs_lv0',
               '--bad',
@@ -483,6 +486,19 @@ class TestPreflight(TestCase):
         self.assertIn('VG name zero is taken by /dev/zero', err)
 
 
+class TestAcceptedAsDiskimageBuilderAcceptsThem(NodesTestCase):
+
+    def test_the_entry_base_is_ignored(self):
+        # diskimage-builder's own test configs give the table's name.
+        for base in ('mbr', '[root, nosuch]', 'image0'):
+            nodes, _ = self.build(TestValidationErrors.HEAD + (
+                '- lvm: {base: %s, pvs: [{name: pv, base: root}], vgs: '
+                '[{name: vg, base: [pv]}], lvs: [{name: lv, base: vg, '
+                'size: 100MiB}]}' % base), **{'image-size': '1GiB'})
+            self.assertEqual(['root'], [n for n in nodes
+                                        if n.name == 'pv'][0].deps)
+
+
 class TestValidationErrors(TestCase):
     """Each bad config: exit 2, one line naming the YAML path, nothing
     created."""
@@ -500,10 +516,10 @@ class TestValidationErrors(TestCase):
     def cases(self):
         P = '[2].lvm'
         return [
-            (self.lvm(lvs='[{name: a, base: vg, size: 2G}]'),
+            (self.lvm(lvs='[{name: a, base: vg, size: 2GiB}]'),
              P + '.lvs[0]: LV a needs 512 extents of 4 MiB but VG vg has '
              '255 of its 255 left'),
-            (self.lvm(lvs='[{name: a, base: vg, size: 600M}, '
+            (self.lvm(lvs='[{name: a, base: vg, size: 600MiB}, '
                       '{name: b, base: vg, extents: 50%VG}]'),
              P + '.lvs[1]: LV b needs 127 extents'),
             (self.lvm(lvs='[{name: a, base: vg, extents: 60%VG}, '
@@ -517,8 +533,10 @@ class TestValidationErrors(TestCase):
              P + ".lvs[0].extents: '101%FREE': expected a percentage"),
             (self.lvm(lvs='[{name: a, base: vg, extents: 5%ORIGIN}]'),
              P + ".lvs[0].extents: '5%ORIGIN' is not an extent count"),
-            (self.lvm(lvs='[{name: a, base: vg, size: 10MB}]'),
-             P + ".lvs[0].size: '10MB' is not an LV size"),
+            (self.lvm(lvs='[{name: a, base: vg, size: 10Q}]'),
+             P + ".lvs[0].size: '10Q' has an unknown unit"),
+            (self.lvm(lvs='[{name: a, base: vg, size: 4000KiB}]'),
+             P + ".lvs[0].size: an LV size must be at least 4 MiB"),
             (self.lvm(lvs='[{name: a, base: vg}]'),
              P + '.lvs[0]: give size or extents'),
             (self.lvm(lvs='[{name: a, base: vg, size: 1G, extents: 1}]'),
@@ -574,8 +592,6 @@ class TestValidationErrors(TestCase):
              P + '.lvs[0].base: root is the device of PV pv'),
             (self.lvm(lvs='[{name: lv_tmeta, base: vg, size: 8M}]'),
              P + ".lvs[0].name: LVM reserves '_tmeta' in LV names"),
-            (self.lvm(extra=', base: [root, nosuch]'),
-             P + ".base: base 'nosuch' names no node"),
             (self.lvm(extra=', colour: red'),
              P + ": unknown option 'colour'"),
             (self.lvm(pvs='[{name: pv, base: root, opts: [-f]}]'),

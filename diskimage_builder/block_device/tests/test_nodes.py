@@ -115,7 +115,7 @@ class TestCreateCommands(TestCase):
         self.assertEqual(
             'UUID=0e5d5f5a-2b1c-4c5e-9a57-3c2f1f7b6a10 /srv xfs noatime 0 2',
             self.state.results('fstab_mount_fs')['fstab'])
-        self.assertEqual('LABEL=swap none swap defaults 0 0',
+        self.assertEqual('LABEL=swap none swap sw 0 0',
                          self.state.results('fstab_mount_swap')['fstab'])
         self.assertEqual(
             [('image-file', {'path': img0}), ('loop', {'file': img0}),

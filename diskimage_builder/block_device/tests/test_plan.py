@@ -48,7 +48,7 @@ class TestPlan(TestCase):
                           'first_lba': 18432, 'last_lba': 2095103,
                           'number': 2, 'sector_size': 512, 'zeroed': True},
                          nodes['root']['planned'])
-        self.assertEqual(['LABEL=root / ext4 defaults 0 1'], plan['fstab'])
+        self.assertEqual(['LABEL=root / ext4 defaults 0 2'], plan['fstab'])
 
     def test_tree(self):
         status, out, _ = self.plan()
@@ -57,7 +57,7 @@ class TestPlan(TestCase):
         self.assertTrue(lines[0].startswith('NAME'))
         self.assertIn('#2 sectors 18432-2095103', out)
         self.assertIn('`-mkfs_root', out)
-        self.assertIn('LABEL=root / ext4 defaults 0 1', out)
+        self.assertIn('LABEL=root / ext4 defaults 0 2', out)
 
     def test_dot(self):
         status, out, _ = self.plan('--format', 'dot')
@@ -69,8 +69,8 @@ class TestPlan(TestCase):
         status, _, err = self.plan(size='9MiB')
         self.assertEqual(2, status)
         self.assertIn('[1].partitioning.partitions[0]: partition BSP needs '
-                      '8 MiB '
-                      'but only 7.98 MiB is left (disk 9 MiB)', err)
+                      '8 MiB but only 7 MiB is left (disk 9 MiB, of which '
+                      'the last 2 MiB are kept free)', err)
 
     def test_commands_in_creation_order(self):
         status, out, _ = self.plan('--format', 'json')

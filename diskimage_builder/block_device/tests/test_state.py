@@ -49,13 +49,33 @@ class TestState(TestCase):
 
     def test_lock_excludes_a_second_holder(self):
         folder = state_mod.state_dir(os.path.join(self.folder, 'build'))
-        with state_mod.locked(folder):
+        with state_mod.locked(folder, create=True):
             err = self.assertRaises(StateError, state_mod.locked(
                 folder).__enter__)
             self.assertIn('in use by another', str(err))
-        with state_mod.locked(folder):
-            pass
+        with state_mod.locked(folder) as present:
+            self.assertTrue(present)
         self.assertEqual(0o700, os.stat(folder).st_mode & 0o777)
+
+    def test_readers_share_the_lock(self):
+        folder = state_mod.state_dir(os.path.join(self.folder, 'build'))
+        with state_mod.locked(folder, create=True, shared=True):
+            with state_mod.locked(folder, shared=True) as present:
+                self.assertTrue(present)
+            err = self.assertRaises(StateError, state_mod.locked(
+                folder).__enter__)
+            self.assertIn('in use by another', str(err))
+
+    def test_the_lock_outlives_the_state_folder(self):
+        # cleanup removes the state folder while holding the lock; a
+        # phase that gets the lock afterwards finds no state and makes
+        # none.
+        folder = state_mod.state_dir(os.path.join(self.folder, 'build'))
+        with state_mod.locked(folder, create=True):
+            os.rmdir(folder)
+        with state_mod.locked(folder) as present:
+            self.assertFalse(present)
+        self.assertFalse(os.path.exists(folder))
 
     def test_refuses_folders_others_can_write(self):
         build = os.path.join(self.folder, 'build')
@@ -63,7 +83,8 @@ class TestState(TestCase):
         os.chmod(build, 0o777)
         err = self.assertRaises(UsageError, state_mod.locked(
             state_mod.state_dir(build)).__enter__)
-        self.assertIn('writable by other users (mode 777)', str(err))
+        self.assertIn('writable by other users and not sticky (mode 777)',
+                      str(err))
         self.assertFalse(os.path.exists(os.path.join(build, 'states')))
 
     def test_refuses_a_symlink_owned_by_someone_else(self):

@@ -9,6 +9,7 @@ from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.tests.fakes import FakeRunner
 from diskimage_builder.block_device.tests.fakes import TestCase
+from diskimage_builder.block_device.tests.fakes import unmount_commands
 
 
 class FakeSystem(fixtures.Fixture):
@@ -51,9 +52,9 @@ class TestTeardown(TestCase):
             loops={'/dev/loop4': self.image}))
 
     def test_umount_releases_in_reverse_and_keeps_the_image(self):
-        runner = FakeRunner([
-            ['umount', '/mnt/a/boot'], ['umount', '/mnt/a'],
-            ['losetup', '--detach', '/dev/loop4']])
+        runner = FakeRunner(
+            unmount_commands('/mnt/a/boot') + unmount_commands('/mnt/a') +
+            [['losetup', '--detach', '/dev/loop4']])
         blockdevice.teardown(self.params, runner, 'umount')
         runner.assert_done()
         self.assertTrue(os.path.exists(self.image))
@@ -74,21 +75,23 @@ class TestTeardown(TestCase):
         self.assertTrue(os.path.exists(self.image))
 
     def test_delete_removes_the_image_and_state(self):
-        runner = FakeRunner([
-            ['umount', '/mnt/a/boot'], ['umount', '/mnt/a'],
-            ['losetup', '--detach', '/dev/loop4']])
+        runner = FakeRunner(
+            unmount_commands('/mnt/a/boot') + unmount_commands('/mnt/a') +
+            [['losetup', '--detach', '/dev/loop4']])
         blockdevice.teardown(self.params, runner, 'delete')
         runner.assert_done()
         self.assertFalse(os.path.exists(self.image))
         self.assertFalse(os.path.exists(self.folder))
 
     def test_every_step_runs_and_failures_are_reported_together(self):
-        runner = FakeRunner([
-            (['umount', '/mnt/a/boot'], 'target is busy', 32),
-            (['fuser', '-vm', '/mnt/a/boot'], ''),
-            (['umount', '/mnt/a'], 'target is busy', 32),
-            (['fuser', '-vm', '/mnt/a'], ''),
-            ['losetup', '--detach', '/dev/loop4']])
+        runner = FakeRunner(
+            unmount_commands('/mnt/a/boot')[:2] + [
+                (['umount', '/mnt/a/boot'], 'target is busy', 32),
+                (['fuser', '-vm', '/mnt/a/boot'], '')] +
+            unmount_commands('/mnt/a')[:2] + [
+                (['umount', '/mnt/a'], 'target is busy', 32),
+                (['fuser', '-vm', '/mnt/a'], ''),
+                ['losetup', '--detach', '/dev/loop4']])
         err = self.assertRaises(blockdevice.TeardownError,
                                 blockdevice.teardown, self.params, runner,
                                 'cleanup')

@@ -85,13 +85,18 @@ class TestGptImage(base.FunctionalTestCase):
     def test_build_write_teardown_and_read_back(self):
         build = self.useFixture(Build(GPT, image_size='2GiB'))
         build.phase('init')
-        self.assertEqual('/|/boot|/home', build.getval('mount-points'))
+        # In config order, swap's "none" included (diskimage-builder's
+        # answer).
+        self.assertEqual('/boot|none|/home|/', build.getval('mount-points'))
         self.assertEqual('BOOT', build.getval('boot-label'))
         build.phase('create')
         device = build.getval('image-block-device')
         self.assertTrue(device.startswith('/dev/loop'), device)
-        self.assertEqual("[image0]=%s" % device,
-                         build.getval('image-block-devices'))
+        self.assertEqual(''.join(
+            ' [%s]=%s ' % (name, device + suffix) for name, suffix in (
+                ('image0', ''), ('BSP', 'p1'), ('boot', 'p2'),
+                ('swap', 'p3'), ('home', 'p4'), ('root', 'p5'))),
+            build.getval('image-block-devices'))
         for sub in ('', '/boot', '/home'):
             target = build.mount_base + sub
             self.assertEqual(0, base.run(['findmnt', target],
@@ -102,14 +107,14 @@ class TestGptImage(base.FunctionalTestCase):
         with open(build.build_dir + '/built/etc/fstab') as src:
             fstab = src.read().splitlines()
         self.assertEqual(4, len(fstab))
-        # / first; then the others in creation order
-        self.assertEqual('LABEL=cloudimg-rootfs / ext4 defaults 0 1',
+        # In the order of the mount points as strings, swap last.
+        self.assertEqual('LABEL=cloudimg-rootfs / ext4 defaults 0 2',
                          fstab[0])
         self.assertEqual('PARTUUID=1a2b3c4d-0000-4000-8000-00000000b007 '
                          '/boot ext2 defaults 0 2', fstab[1])
-        self.assertEqual('LABEL=mkfs_swap none swap defaults 0 0', fstab[2])
-        self.assertRegex(fstab[3], r'^UUID=[0-9a-f-]{36} /home xfs '
+        self.assertRegex(fstab[2], r'^UUID=[0-9a-f-]{36} /home xfs '
                                    r'rw,nodev 0 2$')
+        self.assertEqual('LABEL=mkfs_swap none swap sw 0 0', fstab[3])
         build.phase('umount')
         build.phase('umount')
         self.assertEqual([], base.leftovers(build.root))
@@ -140,7 +145,8 @@ class TestGptImage(base.FunctionalTestCase):
         self.assertEqual('boot-part', parts[1]['name'])
         self.assertEqual('1A2B3C4D-0000-4000-8000-00000000B007',
                          parts[1]['uuid'])
-        self.assertEqual('LegacyBIOSBootable GUID:60', parts[1]['attrs'])
+        # flags: [boot] means nothing on GPT (as in diskimage-builder).
+        self.assertEqual('GUID:60', parts[1]['attrs'])
         self.assertEqual(['BSP', 'boot-part', 'swap', 'home', 'root'],
                          [p['name'] for p in parts])
         verify = base.run(['sfdisk', '--verify', image])
@@ -153,7 +159,7 @@ class TestGptImage(base.FunctionalTestCase):
                          (root['TYPE'], root['LABEL']))
         home = back.blkid(back.partition(4))
         self.assertEqual('xfs', home['TYPE'])
-        self.assertIn('UUID=%s ' % home['UUID'], fstab[3])
+        self.assertIn('UUID=%s ' % home['UUID'], fstab[2])
         self.assertEqual('swap', back.blkid(back.partition(3))['TYPE'])
         for number, fstype, text in ((5, 'ext4', '/'), (2, 'ext2', '/boot'),
                                      (4, 'xfs', '/home')):
@@ -168,7 +174,7 @@ class TestMbrImage(base.FunctionalTestCase):
         build = self.useFixture(Build(MBR, image_size='2GiB'))
         build.phase('init')
         build.phase('create')
-        self.assertEqual('/|/boot|/var|/srv|/var/tmp',
+        self.assertEqual('/boot|/|/var|/srv|/var/tmp',
                          build.getval('mount-points'))
         with open(build.mount_base + '/var/tmp/deep', 'w') as out:
             out.write('inside /var/tmp\n')
@@ -180,13 +186,14 @@ class TestMbrImage(base.FunctionalTestCase):
         self.assertEqual('dos', table['label'])
         self.assertEqual('0xc0ffee01', table['id'])
         parts = table['partitions']
-        self.assertEqual(['83', '83', '5', '83', '83', '83'],
+        # The extended partition is type 0x0f, as diskimage-builder's.
+        self.assertEqual(['83', '83', 'f', '83', '83', '83'],
                          [p['type'] for p in parts])
         self.assertTrue(parts[0].get('bootable'))
         names = [p['node'][-2:].lstrip('w') for p in parts]
         self.assertEqual(['1', '2', '3', '5', '6', '7'], names)
         for part in parts:
-            if part['type'] != '5':
+            if part['type'] != 'f':
                 self.assertEqual(0, part['start'] % 2048, part)
         verify = base.run(['sfdisk', '--verify', build.image()])
         self.assertIn('No errors detected', verify.stdout)
@@ -313,6 +320,8 @@ class TestCommandList(base.FunctionalTestCase):
             'nodiscard -L cloudimg-rootfs LOOPp2',
             'blkid -p -o export LOOPp2',
             'mount -t ext4 LOOPp2 ROOT/build/mnt',
+            'sync --file-system ROOT/build/mnt',
+            'fstrim ROOT/build/mnt',
             'umount ROOT/build/mnt',
             'losetup --detach LOOP',
         ]
