@@ -91,7 +91,8 @@ def main():
         sys.exit('bench_vm.py needs root (it boots a VM with loop devices)')
     byte_compile()      # the guest sees the repo read-only
     return subprocess.call([
-        sys.executable, '-m', 'diskimage_builder.block_device.tests.vm.runner',
+        sys.executable, '-m',
+        'diskimage_builder.block_device.tests.support.vmrunner',
         '--timeout', '40', '--exec', '--', os.path.realpath(sys.executable),
         os.path.abspath(__file__), '--inside', '--rounds', str(args.rounds)],
         cwd=REPO)

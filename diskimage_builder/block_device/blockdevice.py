@@ -15,8 +15,9 @@ import shutil
 from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
-from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device import claims
 from diskimage_builder.block_device import trust
+from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import StateError
 from diskimage_builder.block_device.errors import UsageError
@@ -53,20 +54,26 @@ class PlanContext:
 
 
 class Context:
-    """What ``create`` steps get: the runner, the plan, the state."""
+    """What ``create`` steps get: the runner, the host, the plan, the
+    state."""
 
-    def __init__(self, runner, state, params, nodes, planned):
+    def __init__(self, runner, state, params, nodes, planned, host=None):
         self.runner = runner
+        self.host = host or host_lib.HOST
         self.state = state
         self.params = params
         self.nodes = {node.name: node for node in nodes}
         self.planned = planned
-        # Tests point this elsewhere so they never touch the host's /run.
-        self.claims_dir = os.environ.get('DIB_BD_CLAIMS_DIR') or None
 
-    def hold(self, node, kind, released_by='umount', **args):
+    def hold(self, node, kind, released_by='umount', **identity):
+        """Journal a resource about to be acquired, with what identifies
+        it; saved before returning."""
         return self.state.hold(node.name, node.plugin, kind, released_by,
-                               **args)
+                               **identity)
+
+    def update(self, entry, **identity):
+        """Add to an entry what identifies its resource once acquired."""
+        self.state.update(entry, **identity)
 
     def record(self, node, **values):
         self.state.record(node.name, **values)
@@ -77,10 +84,10 @@ class Context:
         # Held until cleanup: between umount and cleanup the builder still
         # converts the image.
         self.hold(node, 'claim', released_by='cleanup', claim=kind,
-                  name=name, owner=owner, claims_dir=self.claims_dir)
+                  name=name, owner=owner)
         try:
-            resources.claim(kind, name, owner, self.claims_dir)
-        except resources.ClaimError as err:
+            claims.take(kind, name, owner)
+        except claims.ClaimError as err:
             raise UsageError(str(err))
 
     def results(self, name):
@@ -91,6 +98,19 @@ class Context:
         if not device:
             raise BlockDeviceError('node %s provides no block device' % name)
         return device
+
+
+def scope_of(runner, data, folder, from_system=False):
+    """What releases of the build of config.json *data* may touch."""
+    params = data['params']
+    return resources.Scope(
+        runner=runner,
+        image_paths=frozenset(spec['facts']['image_path']
+                              for spec in data['nodes']
+                              if spec.get('facts', {}).get('image_path')),
+        mount_base=params.get('mount-base'),
+        image_dir=params.get('image-dir'),
+        owner=os.path.realpath(folder), from_system=from_system)
 
 
 def state_folder(params):
@@ -264,23 +284,24 @@ def create(params, runner):
         except BaseException as err:
             LOG.error('creating %s (%s) failed: %s', step.name, step.path,
                       err)
-            _undo_after_failure(runner, state)
+            _undo_after_failure(scope_of(runner, load_config(params),
+                                         folder), state)
             raise
     LOG.info('created %d nodes', len(nodes))
 
 
-def _undo_after_failure(runner, state):
+def _undo_after_failure(scope, state):
     LOG.info('undoing everything create did, in reverse order')
-    failures = release_journal(runner, state, RELEASED_BY['delete'])
-    for failure in failures:
+    for failure in release_journal(scope, state, RELEASED_BY['delete']):
         LOG.error('undo: %s', failure)
 
 
-def release_journal(runner, state, kinds, plugins=None):
+def release_journal(scope, state, kinds, plugins=None):
     """Release journal entries released by *kinds*, newest first.
 
     Every entry is tried even when an earlier one fails; the failures are
-    returned together.  Released entries leave the journal at once.
+    returned together.  Released entries leave the journal at once; so do
+    entries whose resource is not this build's (left alone, reported).
     """
     failures = []
     for entry in reversed(list(state.journal)):
@@ -290,22 +311,22 @@ def release_journal(runner, state, kinds, plugins=None):
             # A plugin's own kinds are registered when its module loads.
             plugin_mod.load_recorded([entry['plugin']], plugins)
         try:
-            resources.release(runner, entry)
+            resources.release(scope, entry)
+        except resources.NotOurs as err:
+            failures.append('%s of node %s left alone: %s'
+                            % (entry['kind'], entry['node'], err))
         except Exception as err:
             failures.append('%s of node %s: %s' % (entry['kind'],
                                                    entry['node'], err))
             continue
         state.drop(entry)
+    if state.unsaved is not None:
+        state.save_if_possible()
+    if state.unsaved is not None:
+        failures.append('%s: released resources the state file still lists; '
+                        'run cleanup again once it can be written (releasing '
+                        'them again is safe)' % state.unsaved)
     return failures
-
-
-def _recorded_plugins(folder):
-    # Teardown must work without config.json too: then the entry points
-    # are scanned.
-    try:
-        return state_mod.load_config(folder).get('plugins')
-    except BlockDeviceError:
-        return None
 
 
 def teardown(params, runner, phase):
@@ -318,8 +339,10 @@ def teardown(params, runner, phase):
         failures = []
         if state is not None and state.journal:
             require_root(phase)
-            failures = release_journal(runner, state, RELEASED_BY[phase],
-                                       _recorded_plugins(folder))
+            data = load_config(params)
+            failures = release_journal(scope_of(runner, data, folder), state,
+                                       RELEASED_BY[phase],
+                                       data.get('plugins'))
         if failures:
             raise TeardownError('%s left %d resource(s) held:\n  %s' % (
                 phase, len(failures), '\n  '.join(failures)))
@@ -382,7 +405,8 @@ def _cleanup_from_system(params, runner):
     entries = []
     mount_base = params.get('mount-base')
     if mount_base and os.path.isdir(mount_base):
-        for target in sorted(sysfs.mounts_below(mount_base), reverse=True):
+        for target in sorted(host_lib.HOST.mounts_below(mount_base),
+                             reverse=True):
             entries.append(('mount', {'target': target}, 'mount'))
     try:
         from diskimage_builder.block_device import config as config_mod
@@ -394,9 +418,16 @@ def _cleanup_from_system(params, runner):
     for node in reversed(nodes or []):
         for kind, args in node.held_resources(params):
             entries.append((kind, args, node.plugin))
+    images = {n.facts['image_path'] for n in nodes or []
+              if n.facts.get('image_path')}
     if nodes is None and params.get('image-dir'):
-        for device, backing in sysfs.loops_below(params['image-dir']):
-            entries.append(('loop', {'file': backing}, 'local_loop'))
+        for loop in host_lib.HOST.loops_below(params['image-dir']):
+            images.add(loop.backing)
+            entries.append(('loop', {'file': loop.backing}, 'local_loop'))
+    scope = resources.Scope(
+        runner=runner, image_paths=frozenset(images), mount_base=mount_base,
+        image_dir=params.get('image-dir'), owner=os.path.realpath(folder),
+        from_system=True)
     failures = []
     for kind, args, plugin in entries:
         entry = {'kind': kind, 'args': args, 'node': '(system)',
@@ -404,10 +435,10 @@ def _cleanup_from_system(params, runner):
         if kind not in resources.RELEASERS:
             plugin_mod.load(plugin)
         try:
-            resources.release(runner, entry)
+            resources.release(scope, entry)
         except Exception as err:
             failures.append('%s %s: %s' % (kind, args, err))
-    resources.drop_claims_of(os.path.realpath(folder))
+    claims.drop_all_of(os.path.realpath(folder))
     if failures:
         raise TeardownError('cleanup --from-system left %d resource(s) '
                             'held:\n  %s' % (len(failures),

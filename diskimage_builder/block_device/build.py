@@ -23,6 +23,7 @@ import time
 
 from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import UsageError
 
 LOG = logging.getLogger(__name__)
@@ -141,15 +142,17 @@ def _copy(runner, root, target):
 
 
 def _install_fstab(params):
-    # writefstab wrote built/etc; the image's own /etc gets the same files,
-    # unless the tree brought its own fstab.
+    """writefstab wrote built/etc; the image's own /etc gets the same
+    files, unless the tree brought its own.  The tree is the user's: a
+    symlink in it (an absolute ``etc``) is never followed."""
     built = os.path.join(params['build-dir'], 'built', 'etc')
-    etc = os.path.join(params['mount-base'], 'etc')
-    os.makedirs(etc, exist_ok=True)
-    for name in os.listdir(built):
-        target = os.path.join(etc, name)
-        if not os.path.lexists(target):
-            shutil.copy(os.path.join(built, name), target)
+    for folder, _, files in os.walk(built):
+        for name in files:
+            relative = os.path.relpath(os.path.join(folder, name), built)
+            with open(os.path.join(built, relative), 'rb') as src:
+                trust.write_file_below(params['mount-base'],
+                                       'etc/' + relative, src.read(),
+                                       keep=True)
 
 
 def _used_below(target):

@@ -230,21 +230,37 @@ def recorded(classes):
 
 def load_recorded(wanted, targets):
     """{name: plugin class} for *wanted* names: by the *targets* init
-    recorded, else through the entry points."""
+    recorded, else through the entry points.  A recorded target is
+    imported only when it is a module of this package or what the entry
+    points register under that name: config.json (edited by hand) must
+    not make root import anything else."""
     import importlib
     found = {}
     for name in set(wanted):
-        module, _, attr = (targets or {}).get(name, '').partition(':')
-        if not attr:
+        target = (targets or {}).get(name, '')
+        module, _, attr = target.partition(':')
+        if not attr or not (module.startswith(__package__ + '.') or
+                            target in registered(name)):
             continue
         try:
-            found[name] = getattr(importlib.import_module(module), attr)
+            cls = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):
-            pass        # moved since init: the entry points know
+            continue        # moved since init: the entry points know
+        if isinstance(cls, type) and issubclass(cls, Plugin):
+            found[name] = cls
     rest = set(wanted) - set(found)
     if rest:
         found.update(load_many(rest))
     return found
+
+
+def registered(name):
+    """The targets ("module:Class") registered for plugin *name*."""
+    from importlib import metadata
+    eps = metadata.entry_points()
+    group = (eps.select(group=NAMESPACE) if hasattr(eps, 'select')
+             else eps.get(NAMESPACE, []))
+    return {ep.value for ep in group if ep.name == name}
 
 
 def names():

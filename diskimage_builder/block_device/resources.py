@@ -1,21 +1,30 @@
-"""How each kind of held resource is given back.
+"""How each kind of held resource is given back, and only if it is ours.
 
-A journal entry (see :mod:`state`) names a *kind* and its arguments; the
-function registered here for that kind releases it.  Every release first
-looks at what the system really holds, so it is safe to call for a
-resource that was never fully acquired or is already gone: that is what
-makes teardown idempotent and crash-safe.  Plugins with resources of their
-own (VG activations, LUKS mappings, md arrays) register them with
-:func:`releaser` in their module.
+A journal entry (see :mod:`state`) names a *kind*, and in its arguments
+the *identity* of what was acquired, recorded when it was acquired: an
+image file's device and inode, a loop device's backing file, a mount's ID
+and source device, a device node's number, a mapping's UUID, the devices
+a VG or an array stands on.  The function registered here for the kind
+first looks at what the system really holds:
+
+* nothing there any more: done, nothing to do (this makes teardown
+  idempotent and crash-safe);
+* there, and it matches the identity, within this build's folders (the
+  :class:`Scope`): it is released;
+* there but not matching (a hand-edited state, a number reused by
+  someone else since): :class:`NotOurs` is raised, the thing is left
+  alone and the phase reports it.
+
+Plugins with resources of their own (VGs, LUKS mappings, md arrays)
+register them with :func:`releaser` in their module.
 """
-import contextlib
-import errno
-import json
+import dataclasses
 import logging
 import os
-import urllib.parse
+import stat
 
-from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device import claims
+from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.runner import CommandError
 
 LOG = logging.getLogger(__name__)
@@ -33,11 +42,156 @@ class ReleaseError(Exception):
     pass
 
 
-@releaser('mount')
-def release_mount(runner, args):
-    target = args['target']
-    if not sysfs.is_mount_point(target):
+class NotOurs(ReleaseError):
+    """What an entry names is not what this build acquired: left alone."""
+
+
+@dataclasses.dataclass
+class Scope:
+    """What releases of one build may touch, from its config.json.
+
+    *image_paths* are the image files of its local_loop nodes; mounts are
+    only ever below *mount_base*; *owner* is the build's state folder
+    (claims); *from_system* marks ``cleanup --from-system``, which has no
+    journal and finds things by name, within *image_dir* and
+    *mount_base*.
+    """
+    runner: object
+    image_paths: frozenset = frozenset()
+    mount_base: str = None
+    image_dir: str = None
+    owner: str = None
+    from_system: bool = False
+    host: object = dataclasses.field(default_factory=lambda: host_lib.HOST)
+
+    def check_image(self, path):
+        if path not in self.image_paths:
+            raise NotOurs('%s is not an image file of this build\'s config'
+                          % path)
+
+    def check_below_mount_base(self, target):
+        base = self.mount_base and os.path.realpath(self.mount_base)
+        real = os.path.realpath(target)
+        if not base or not (real == base or real.startswith(base + '/')):
+            raise NotOurs('%s is not below this build\'s mount-base %s'
+                          % (target, self.mount_base))
+
+
+def release(scope, entry):
+    func = RELEASERS.get(entry['kind'])
+    if func is None:
+        raise ReleaseError('no way known to release a %r (node %s); is the '
+                           'plugin %s installed?' % (entry['kind'],
+                                                     entry['node'],
+                                                     entry['plugin']))
+    func(scope, entry['args'])
+
+
+# -- image files --------------------------------------------------------
+
+def file_identity(path):
+    """{'dev', 'ino'} of the regular file *path* (not followed)."""
+    info = os.lstat(path)
+    return {'dev': info.st_dev, 'ino': info.st_ino}
+
+
+@releaser('image-file')
+def release_image_file(scope, args):
+    path = args['path']
+    scope.check_image(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
         return
+    if not stat.S_ISREG(info.st_mode) or 'ino' in args and (
+            info.st_dev, info.st_ino) != (args['dev'], args['ino']):
+        raise NotOurs('%s is not the image file this build made (another '
+                      'file is there now)' % path)
+    try:
+        os.unlink(path)
+    except OSError as err:
+        raise ReleaseError('cannot delete %s: %s' % (path, err.strerror))
+
+
+# -- loop devices -------------------------------------------------------
+
+@releaser('loop')
+def release_loop(scope, args):
+    """Detach the loop devices backed by this build's image file, known by
+    device and inode (the process may have died between losetup and
+    recording which device it got)."""
+    for loop in loops_of(scope, args):
+        scope.runner.run(['losetup', '--detach',
+                          os.path.join(scope.host.dev_root, loop.name)])
+
+
+def loops_of(scope, args):
+    path = args['file']
+    scope.check_image(path)
+    if scope.from_system:
+        # No identity without a journal: by path, and only below
+        # image-dir.
+        if not scope.image_dir or not os.path.realpath(path).startswith(
+                os.path.realpath(scope.image_dir) + '/'):
+            raise NotOurs('%s is outside image-dir %s: its loop device is '
+                          'left alone' % (path, scope.image_dir))
+        return [loop for loop in scope.host.loops()
+                if loop.backing == os.path.realpath(path)]
+    if 'ino' not in args:
+        raise NotOurs('the loop entry of %s carries no identity' % path)
+    # A device number recorded once losetup answered may since have been
+    # reused for another file: the file decides, by its identity and the
+    # path it was attached by (both: an entry edited to name another
+    # file's identity must not detach that file's loop).
+    real = os.path.realpath(path)
+    return [loop for loop in scope.host.loops_backed_by(
+        (args['dev'], args['ino'])) if loop.backing == real]
+
+
+# -- mounts -------------------------------------------------------------
+
+def mount_identity(host, target, device):
+    """The identity of the mount of *device* just made on *target*."""
+    for mount in reversed(host.mounts_at(target)):
+        if _is_mount_of(mount, host, device):
+            return {'mount_id': mount.mount_id}
+    return {}
+
+
+def _is_mount_of(mount, host, device, devnum=None):
+    # btrfs shows an anonymous device number; its source names the device.
+    devnum = devnum or host.devnum(device)
+    return mount.devnum == devnum or mount.source == device
+
+
+def our_mount(scope, args):
+    """The topmost mount on the entry's target if it is the one this
+    build made; None when nothing is mounted there; NotOurs else."""
+    target = args['target']
+    scope.check_below_mount_base(target)
+    mounts = scope.host.mounts_at(target)
+    if not mounts:
+        return None
+    top = mounts[-1]
+    if scope.from_system:
+        return top
+    if 'devnum' not in args or 'mount_id' in args and \
+            top.mount_id != args['mount_id'] or not (
+                top.devnum == args['devnum'] or
+                top.source == args.get('device')):
+        raise NotOurs('%s: what is mounted there (%s, mount %d) is not the '
+                      'mount this build made' % (target, top.source,
+                                                 top.mount_id))
+    return top
+
+
+@releaser('mount')
+def release_mount(scope, args):
+    if our_mount(scope, args) is not None:
+        unmount(scope.runner, args['target'])
+
+
+def unmount(runner, target):
     trim(runner, target)
     try:
         runner.run(['umount', target])
@@ -73,117 +227,35 @@ def who_holds(runner, target):
     return ', '.join(lines)
 
 
-@releaser('loop')
-def release_loop(runner, args):
-    # Found by backing file, not by the recorded device number: the process
-    # may have died between losetup and recording its answer.
-    for device in sysfs.loops_backed_by(args['file']):
-        runner.run(['losetup', '--detach', device])
-
+# -- device nodes -------------------------------------------------------
 
 @releaser('device-node')
-def release_device_node(runner, args):
+def release_device_node(scope, args):
+    path = args['path']
+    dev_root = os.path.realpath(scope.host.dev_root)
+    if not os.path.realpath(os.path.dirname(path)).startswith(dev_root) or \
+            'devnum' not in args:
+        raise NotOurs('%s is not a device node this build made under %s'
+                      % (path, scope.host.dev_root))
     try:
-        os.unlink(args['path'])
+        info = scope.host.lstat(path)
     except FileNotFoundError:
-        pass
-
-
-@releaser('image-file')
-def release_image_file(runner, args):
-    try:
-        os.unlink(args['path'])
-    except OSError as err:
-        if err.errno != errno.ENOENT:
-            raise ReleaseError('cannot delete %s: %s'
-                               % (args['path'], err.strerror))
-
-
-# Host-wide claims on names that must be unique across parallel builds.
-# /run is a tmpfs: claims vanish with a reboot, as do the devices.
-CLAIMS_DIR = '/run/dib-block-device/claims'
-
-
-class ClaimError(Exception):
-    pass
-
-
-def claim_path(kind, name, claims_dir=None):
-    return os.path.join(claims_dir or CLAIMS_DIR,
-                        '%s:%s' % (kind, urllib.parse.quote(name, safe='')))
-
-
-def claim(kind, name, owner, claims_dir=None):
-    """Take *name* for the build whose state folder is *owner*."""
-    path = claim_path(kind, name, claims_dir)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    while True:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
-                         os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            holder = _claim_holder(path)
-            if holder == owner:
-                return
-            if holder and _owner_alive(holder, path):
-                raise ClaimError('%s %s is in use by the build whose state '
-                                 'is %s' % (kind, name, holder))
-            # The build that claimed it is gone (cleaned up, or its state
-            # folder deleted by hand): the claim is stale.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            continue
-        with os.fdopen(fd, 'w') as out:
-            out.write(owner)
         return
-
-
-def _claim_holder(path):
+    if not stat.S_ISBLK(info.st_mode) or '%d:%d' % (
+            os.major(info.st_rdev), os.minor(info.st_rdev)) != \
+            args['devnum']:
+        raise NotOurs('%s is not the block device node %s this build made'
+                      % (path, args['devnum']))
     try:
-        with open(path) as src:
-            return src.read().strip()
+        os.unlink(path)
     except FileNotFoundError:
-        return None
+        pass        # a udev removed it first
 
 
-def _owner_alive(owner, path):
-    try:
-        with open(os.path.join(owner, 'state.json')) as src:
-            journal = json.load(src).get('journal', [])
-    except (OSError, ValueError):
-        return False
-    return any(e.get('kind') == 'claim' and
-               claim_path(e['args']['claim'], e['args']['name'],
-                          os.path.dirname(path)) == path for e in journal)
-
+# -- claims -------------------------------------------------------------
 
 @releaser('claim')
-def release_claim(runner, args):
-    path = claim_path(args['claim'], args['name'], args.get('claims_dir'))
-    if _claim_holder(path) == args['owner']:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
-def drop_claims_of(owner, claims_dir=None):
-    """Remove every claim held by the build whose state is *owner*."""
-    folder = claims_dir or os.environ.get('DIB_BD_CLAIMS_DIR') or CLAIMS_DIR
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return
-    for name in names:
-        path = os.path.join(folder, name)
-        if _claim_holder(path) == owner:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-
-def release(runner, entry):
-    func = RELEASERS.get(entry['kind'])
-    if func is None:
-        raise ReleaseError('no way known to release a %r (node %s); is the '
-                           'plugin %s installed?' % (entry['kind'],
-                                                     entry['node'],
-                                                     entry['plugin']))
-    func(runner, entry['args'])
+def release_claim(scope, args):
+    if not claims.give_back(args['claim'], args['name'], scope.owner):
+        raise NotOurs('the %s claim on %s is held by another build'
+                      % (args['claim'], args['name']))

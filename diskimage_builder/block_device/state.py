@@ -20,12 +20,22 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 
 from diskimage_builder.block_device import trust
+from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import StateError
 
-FORMAT_VERSION = 1
+LOG = logging.getLogger(__name__)
+
+
+class JournalError(BlockDeviceError):
+    """The journal could not be written (a full or read-only disk)."""
+
+
+# 2: journal entries carry the identity of what they hold.
+FORMAT_VERSION = 2
 
 
 def state_dir(build_dir):
@@ -171,8 +181,30 @@ class State:
                              '--from-system' % (path, problem))
         return cls(folder, data)
 
+    # Set when a save failed during a teardown (a full disk): the release
+    # goes on with the journal in memory, and the phase reports it.
+    unsaved = None
+
     def save(self):
-        write_json(self.path, self.data)
+        """Save now; a failure is a JournalError (create must not go on
+        to a side effect its journal does not hold)."""
+        try:
+            write_json(self.path, self.data)
+        except OSError as err:
+            raise JournalError('cannot save the journal %s: %s'
+                               % (self.path, err.strerror or err))
+        self.unsaved = None
+
+    def save_if_possible(self):
+        """Save, or remember why not: a teardown keeps releasing with the
+        journal in memory (releasing again what the file still lists is
+        safe: every release checks what is really held)."""
+        try:
+            self.save()
+        except JournalError as err:
+            if self.unsaved is None:
+                LOG.error('%s; going on with the journal in memory', err)
+            self.unsaved = err
 
     # -- node results -----------------------------------------------------
     def results(self, name):
@@ -208,4 +240,4 @@ class State:
     def drop(self, entry):
         self.data['journal'] = [e for e in self.journal
                                 if e['id'] != entry['id']]
-        self.save()
+        self.save_if_possible()

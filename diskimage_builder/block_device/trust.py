@@ -186,10 +186,11 @@ def make_dirs_below(base, relative, mode=0o755):
         os.close(fd)
 
 
-def write_file_below(base, relative, data, mode=0o644):
+def write_file_below(base, relative, data, mode=0o644, keep=False):
     """Write *data* to *base*/*relative*, making missing folders; no
     component is followed if it is a symlink.  The file is replaced
-    atomically (temp file and rename in its folder)."""
+    atomically (temp file and rename in its folder); with *keep*, a
+    regular file already there is kept.  Returns whether it wrote."""
     folder, _, name = relative.rstrip('/').rpartition('/')
     make_dirs_below(base, folder)
     with opened_dir(base, folder) as fd:
@@ -201,6 +202,8 @@ def write_file_below(base, relative, data, mode=0o644):
             raise UsageError('%s/%s exists and is not a regular file (a '
                              'symlink?): refusing to write through it'
                              % (base, relative))
+        if info is not None and keep:
+            return False
         tmp = '.%s.tmp.%d' % (name, os.getpid())
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
                       os.O_NOFOLLOW, mode, dir_fd=fd)
@@ -217,3 +220,4 @@ def write_file_below(base, relative, data, mode=0o644):
             raise
         os.close(out)
         os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    return True

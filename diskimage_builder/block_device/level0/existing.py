@@ -43,16 +43,16 @@ Host tools: wipefs, partx (util-linux); dd (coreutils) for
 """
 import dataclasses
 import errno
-import fcntl
 import json
 import logging
 import os
-import re
 import stat
 import time
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import host as host_lib
+from diskimage_builder.block_device.host import unescape
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
@@ -61,7 +61,6 @@ LOG = logging.getLogger(__name__)
 SELECTORS = ('device', 'by-id', 'by-path', 'serial', 'wwn')
 WIPES = ('none', 'superblocks', 'zero-start-end')
 MIB = 1 << 20
-BLKRRPART = 0x125F
 # How long a transient opener (udev probing after a change event) gets to
 # let go before the disk counts as busy.
 BUSY_WAIT = 3.0
@@ -69,49 +68,6 @@ BUSY_WAIT = 3.0
 
 class DiskError(UsageError):
     """The disk cannot be used; the message says why (exit status 2)."""
-
-
-class Host:
-    """Where the system is read; tests point the roots at a fake tree."""
-
-    def __init__(self, sys_root='/sys', dev_root='/dev', proc_root='/proc',
-                 etc_root='/etc'):
-        self.sys_root = sys_root
-        self.dev_root = dev_root
-        self.proc_root = proc_root
-        self.etc_root = etc_root
-
-    def block(self, name, *attr):
-        return os.path.join(self.sys_root, 'class', 'block', name, *attr)
-
-    def read(self, path, binary=False):
-        try:
-            with open(path, 'rb' if binary else 'r') as src:
-                return src.read()
-        except (OSError, UnicodeDecodeError):
-            return None
-
-    def listdir(self, path):
-        try:
-            return sorted(os.listdir(path))
-        except OSError:
-            return []
-
-    def stat(self, path):
-        return os.stat(path)
-
-    def open_exclusive(self, path):
-        os.close(os.open(path, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
-
-    def reread_partitions(self, path):
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.ioctl(fd, BLKRRPART)
-        finally:
-            os.close(fd)
-
-
-HOST = Host()
 
 
 @dataclasses.dataclass
@@ -299,10 +255,6 @@ def in_use(host, disk, wait=None):
         time.sleep(0.2)
 
 
-def _unescape(field):
-    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
-
-
 def _which(host, path, numbers):
     """The name in *numbers* that block device *path* is, or None."""
     try:
@@ -322,12 +274,12 @@ def mounted(host, numbers, names):
         if ' - ' not in line or len(fields) < 5:
             continue
         fstype, source = line.split(' - ', 1)[1].split()[:2]
-        source = _unescape(source)
+        source = unescape(source)
         real = os.path.realpath(source) if source.startswith('/') else ''
         name = numbers.get(fields[2]) or (
             os.path.basename(real) if real.startswith('/dev/') else None)
         if name in names:
-            target = _unescape(fields[4])
+            target = unescape(fields[4])
             problems.append('%s is mounted on %s (%s)%s' % (
                 name, target, fstype,
                 ': it holds the root filesystem' if target == '/' else ''))
@@ -344,7 +296,7 @@ def swapped(host, numbers):
     text = host.read(os.path.join(host.proc_root, 'swaps')) or ''
     problems = []
     for line in text.splitlines()[1:]:
-        path = _unescape(line.split()[0]) if line.split() else ''
+        path = unescape(line.split()[0]) if line.split() else ''
         name = _which(host, path, numbers)
         if name:
             problems.append('%s is in use as swap' % name)
@@ -522,7 +474,7 @@ class DiskNode(plugin.Node):
         return self.options.get('wipe', 'none')
 
     def disk(self, host=None):
-        return resolve(host or HOST, *self.selector)
+        return resolve(host or host_lib.HOST, *self.selector)
 
     def tools(self, params):
         tools = {'wipefs': 'util-linux', 'partx': 'util-linux'}
@@ -553,10 +505,11 @@ class DiskNode(plugin.Node):
             name = self.disk().name
         except DiskError:
             return      # refused by preflight when it is still missing
-        size = size_of(HOST, name)
+        host = host_lib.HOST
+        size = size_of(host, name)
         self._check_expected(size, name)
         pctx.of(self.name).update(size=size,
-                                  sector_size=sector_size_of(HOST, name))
+                                  sector_size=sector_size_of(host, name))
 
     def _check_expected(self, size, name):
         expected = self.facts.get('expected_size')
@@ -568,7 +521,7 @@ class DiskNode(plugin.Node):
 
     def preflight(self, runner, params):
         """Refuse a disk the host uses; return what was checked."""
-        host = HOST
+        host = host_lib.HOST
         try:
             disk = self.disk(host)
             lines = self._check(runner, host, disk)
@@ -630,7 +583,7 @@ class DiskNode(plugin.Node):
         except DiskError:
             return []
         return [plugin.command(signatures_argv(node))
-                for node in probed_nodes(HOST, disk)]
+                for node in probed_nodes(host_lib.HOST, disk)]
 
     def commands(self, pctx):
         try:
@@ -639,7 +592,7 @@ class DiskNode(plugin.Node):
             return []
         size = pctx.planned[self.name]['size']
         out = [plugin.command(argv) for argv in wipe_argv(
-            disk.node, partition_nodes(HOST, disk), self.wipe, size)]
+            disk.node, partition_nodes(host_lib.HOST, disk), self.wipe, size)]
         if self.wipe != 'none':
             out.append(plugin.command(
                 partx_delete_argv(disk.node),
@@ -658,17 +611,17 @@ class DiskNode(plugin.Node):
                 if same:
                     raise UsageError('%s and %s both select %s' % (
                         self.path, other.path, disk.node))
-        size = size_of(HOST, disk.name)
+        size = size_of(host_lib.HOST, disk.name)
         planned = ctx.planned.get(self.name, {})
         if planned.get('size') != size:
             raise BlockDeviceError('%s changed size from %s to %d bytes '
                                    'since the plan' % (
                                        disk.node, planned.get('size'), size))
-        for argv in wipe_argv(disk.node, partition_nodes(HOST, disk),
+        for argv in wipe_argv(disk.node, partition_nodes(host_lib.HOST, disk),
                               self.wipe, size):
             ctx.runner.run(argv)
         if self.wipe != 'none':
-            drop_partitions(ctx.runner, HOST, disk)
+            drop_partitions(ctx.runner, host_lib.HOST, disk)
         ctx.record(self, device=disk.node, size=size,
                    sector_size=planned['sector_size'], disk=disk.name)
 

@@ -13,6 +13,7 @@ import os
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import ConfigError
 
 
@@ -84,28 +85,33 @@ class LoopNode(plugin.Node):
     def create(self, ctx):
         path = self.facts['image_path']
         planned = ctx.planned[self.name]
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        ctx.hold(self, 'image-file', released_by='delete', path=path)
-        _make_sparse(path, planned['size'])
-        ctx.hold(self, 'loop', file=path)
+        trust.make_dirs(os.path.dirname(path), self.path + '.directory')
+        image = ctx.hold(self, 'image-file', released_by='delete', path=path)
+        ctx.update(image, **_make_sparse(path, planned['size']))
+        identity = {key: image['args'][key] for key in ('dev', 'ino')}
+        loop = ctx.hold(self, 'loop', file=path, **identity)
         device = ctx.runner.run(self.losetup_argv(
             path, planned['sector_size'])).stdout.strip()
+        ctx.update(loop, device=device, devnum=ctx.host.devnum(device))
         ctx.record(self, device=device, image_path=path,
                    size=planned['size'],
                    sector_size=planned['sector_size'])
 
 
 def _make_sparse(path, size):
-    # A left-over image of an earlier build is replaced, never reused; a
-    # symlink planted at the path is removed, never followed.
+    """Make the image file; return its identity (device and inode).  A
+    left-over image of an earlier build is replaced, never reused; a
+    symlink planted at the path is removed, never followed."""
     if os.path.lexists(path):
         os.unlink(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                  0o644)
     try:
+        info = os.fstat(fd)
         os.ftruncate(fd, size)
     finally:
         os.close(fd)
+    return {'dev': info.st_dev, 'ino': info.st_ino}
 
 
 class LocalLoop(plugin.Plugin):

@@ -35,21 +35,18 @@ on the host is refused before anything is created.
 
 Host tools: cryptsetup (package cryptsetup-bin).
 """
-import contextlib
 import os
 import re
-import stat
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
-from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.runner import CommandError
 
 MIB = 1 << 20
-MAPPER = '/dev/mapper'
 # libdevmapper makes and removes the /dev/mapper node itself and never
 # waits on a udev cookie (which would hang where no udev runs).
 DM_ENV = {'DM_DISABLE_UDEV': '1'}
@@ -136,60 +133,46 @@ def crypttab_line(name, luks_uuid, options):
 
 # -- what the kernel holds --------------------------------------------------
 
-def dm_kernel_name(name, sys_block=None):
-    """Kernel name (dm-3) of the device-mapper device called *name*."""
-    sys_block = sys_block or sysfs.SYS_BLOCK
-    try:
-        entries = os.listdir(sys_block)
-    except OSError:
-        return None
-    for entry in sorted(entries):
-        if entry.startswith('dm-') and sysfs.read_text(
-                os.path.join(sys_block, entry, 'dm', 'name')) == name:
-            return entry
-    return None
-
-
-def mapper_node(name, on_create=None):
+def mapper_node(host, name, on_create=None):
     """``/dev/mapper/<name>``, made from sysfs if libdevmapper made none
     (a /dev that is no devtmpfs and has no udev)."""
-    path = os.path.join(MAPPER, name)
-    if sysfs.is_block_device(path):
+    path = os.path.join(host.dev_root, 'mapper', name)
+    if host.is_block_device(path):
         return path
-    kname = dm_kernel_name(name)
-    numbers = kname and sysfs.read_text(
-        os.path.join(sysfs.SYS_BLOCK, kname, 'dev'))
-    if not numbers:
+    dm = host.dm_devices().get(name)
+    if dm is None or not dm.devnum:
         raise BlockDeviceError('cryptsetup opened %s but the kernel lists no '
                                'device-mapper device of that name' % name)
-    major, minor = (int(x) for x in numbers.split(':'))
     if on_create:
-        on_create(path)
-    os.makedirs(MAPPER, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    os.mknod(path, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+        on_create(path, dm.devnum)
+    host.make_node(path, dm.devnum, mode=0o600)
     return path
 
 
+def is_mapping_of(dm_uuid, luks_uuid):
+    """Whether the dm device of *dm_uuid* is the open LUKS container
+    *luks_uuid*: cryptsetup names it CRYPT-LUKS<v>-<uuid, no dashes>-..."""
+    return bool(luks_uuid) and dm_uuid.startswith('CRYPT-LUKS') and \
+        luks_uuid.replace('-', '').lower() in dm_uuid.lower()
+
+
 @resources.releaser('luks-mapping')
-def release_mapping(runner, args):
-    # Found by name in sysfs: the process may have died between opening
-    # the mapping and recording it.
+def release_mapping(scope, args):
     name = args['name']
-    if dm_kernel_name(name) is None:
+    dm = scope.host.dm_devices().get(name)
+    if dm is None:
         return
+    if not scope.from_system and not is_mapping_of(dm.uuid,
+                                                   args.get('uuid')):
+        raise resources.NotOurs('device-mapper device %s (%s) is not the '
+                                'LUKS container %s this build opened'
+                                % (name, dm.uuid, args.get('uuid')))
     try:
-        runner.run(['cryptsetup', 'close', name], env=DM_ENV)
+        scope.runner.run(['cryptsetup', 'close', name], env=DM_ENV)
     except CommandError as err:
-        kname = dm_kernel_name(name)
-        if kname is None:
+        if name not in scope.host.dm_devices():
             return
-        try:
-            held = sorted(os.listdir(os.path.join(sysfs.SYS_BLOCK, kname,
-                                                  'holders')))
-        except OSError:
-            held = []
+        held = scope.host.holders(dm.kname)
         raise resources.ReleaseError('cannot close LUKS mapping %s: %s%s' % (
             name, err.output.strip() or err,
             '; held by: ' + ', '.join(held) if held else ''))
@@ -238,8 +221,8 @@ class CryptNode(plugin.Node):
         return [('luks-mapping', {'name': self.name})]
 
     def preflight(self, runner, params):
-        if dm_kernel_name(self.name) or os.path.lexists(
-                os.path.join(MAPPER, self.name)):
+        if self.name in host_lib.HOST.dm_devices() or os.path.lexists(
+                os.path.join(host_lib.HOST.dev_root, 'mapper', self.name)):
             raise UsageError('%s: a device-mapper device %s already exists '
                              'on this host: close it (cryptsetup close %s) '
                              'or release the build that left it '
@@ -276,22 +259,22 @@ class CryptNode(plugin.Node):
     def commands(self, pctx):
         device = pctx.device(self.deps[0])
         return [plugin.command(argv) for argv in (
-            format_argv(self.options, device),
-            open_argv(self.luks_type, device, self.name),
-            uuid_argv(device))]
+            format_argv(self.options, device), uuid_argv(device),
+            open_argv(self.luks_type, device, self.name))]
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         key = self.key()
         ctx.runner.run(format_argv(self.options, device), stdin=key,
                        env=DM_ENV)
-        ctx.hold(self, 'luks-mapping', name=self.name)
-        ctx.runner.run(open_argv(self.luks_type, device, self.name),
-                       stdin=key, env=DM_ENV)
-        mapped = mapper_node(self.name, on_create=lambda path: ctx.hold(
-            self, 'device-node', path=path))
         luks_uuid = ctx.runner.run(uuid_argv(device),
                                    env=DM_ENV).stdout.strip()
+        ctx.hold(self, 'luks-mapping', name=self.name, uuid=luks_uuid)
+        ctx.runner.run(open_argv(self.luks_type, device, self.name),
+                       stdin=key, env=DM_ENV)
+        mapped = mapper_node(ctx.host, self.name, on_create=lambda path, dev:
+                             ctx.hold(self, 'device-node', path=path,
+                                      devnum=dev))
         ctx.record(self, device=mapped, luks_device=device, uuid=luks_uuid,
                    luks_type=self.luks_type,
                    crypttab=crypttab_line(self.name, luks_uuid,

@@ -64,7 +64,7 @@ import shlex
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sizes
-from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
@@ -102,7 +102,6 @@ EXTENTS_RE = re.compile(r'^\s*(\d+)\s*(?:%\s*(VG|PVS|FREE))?\s*$')
 LVM_UNITS = {'b': 1, 's': 512, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30,
              't': 1 << 40, 'p': 1 << 50, 'e': 1 << 60}
 
-DEV_ROOT = '/dev'
 
 OPTIONS_SCHEMA = {'anyOf': [
     {'type': 'string'},
@@ -212,130 +211,112 @@ def thin_metadata_extents(data_bytes, extent):
 
 # -- what the kernel holds ------------------------------------------------
 
-def lvm_dm_devices():
-    """{dm name: kernel name} of the device-mapper devices LVM made."""
-    found = {}
-    try:
-        entries = os.listdir(sysfs.SYS_BLOCK)
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.startswith('dm-'):
-            continue
-        base = os.path.join(sysfs.SYS_BLOCK, entry, 'dm')
-        name = sysfs.read_text(os.path.join(base, 'name'))
-        uuid = sysfs.read_text(os.path.join(base, 'uuid'))
-        if name and uuid and uuid.startswith('LVM-'):
-            found[name] = entry
-    return found
+def active_lvs(host, vg):
+    """{dm name: DmDevice} of the active LVs (and hidden sub-LVs) of VG
+    *vg*."""
+    return {name: dm for name, dm in host.dm_devices().items()
+            if dm.uuid.startswith('LVM-') and
+            split_mapper_name(name)[0] == vg}
 
 
-def active_lvs(vg):
-    """Kernel names of the active dm devices of VG *vg*, by dm name."""
-    return {name: kname for name, kname in lvm_dm_devices().items()
-            if split_mapper_name(name)[0] == vg}
-
-
-def lv_is_active(vg, lv):
+def lv_is_active(host, vg, lv):
     # A thin pool is active through its hidden _tdata and _tmeta LVs.
     own = (lv, lv + '_tdata', lv + '_tmeta')
     return any(split_mapper_name(name)[1] in own
-               for name in active_lvs(vg) if '-' in name)
+               for name in active_lvs(host, vg) if '-' in name)
 
 
-def pv_devices_of(vg):
-    """The devices under VG *vg*'s active LVs, through dm layers."""
-    found, todo = set(), list(active_lvs(vg).values())
-    while todo:
-        kname = todo.pop()
-        try:
-            slaves = os.listdir(os.path.join(sysfs.SYS_BLOCK, kname,
-                                             'slaves'))
-        except OSError:
-            continue
-        for slave in slaves:
-            if slave.startswith('dm-'):
-                todo.append(slave)
-            else:
-                found.add('/dev/' + slave)
-    return sorted(found)
+def stands_on(host, vg):
+    """{kernel name: device number} of what the active LVs of *vg* stand
+    on."""
+    found = {}
+    for dm in active_lvs(host, vg).values():
+        for kname in host.devices_under(dm.kname):
+            found[kname] = host.attr(kname, 'dev')
+    return found
 
 
-def image_backing(device):
+def image_backing(host, device):
     """The file behind a loop device or one of its partitions, or None."""
-    kname = sysfs.kernel_name(device)
+    kname = host.kernel_name(device)
     disk = os.path.basename(os.path.dirname(os.path.realpath(
-        os.path.join(sysfs.SYS_BLOCK, kname)))) \
-        if os.path.exists(os.path.join(sysfs.SYS_BLOCK, kname,
-                                       'partition')) else kname
-    text = sysfs.read_text('/sys/block/%s/loop/backing_file' % disk)
-    return text[:-len(' (deleted)')] if text and text.endswith(
-        ' (deleted)') else text
+        host.block(kname)))) if host.attr(kname, 'partition') else kname
+    for loop in host.loops():
+        if loop.name == disk:
+            return loop.backing
+    return None
 
 
-def holders(device):
-    try:
-        return sorted(os.listdir(os.path.join(
-            sysfs.SYS_BLOCK, sysfs.kernel_name(device), 'holders')))
-    except OSError:
-        return []
+def check_ours(scope, args):
+    """NotOurs unless the active VG stands on this build's PVs only (by
+    the device numbers recorded when they were made); without a journal,
+    on images below image-dir only."""
+    vg = args['vg']
+    under = stands_on(scope.host, vg)
+    if scope.from_system:
+        prefix = os.path.realpath(scope.image_dir or '/nonexistent') + '/'
+        foreign = [n for n in under if not (image_backing(
+            scope.host, n) or '').startswith(prefix)]
+    else:
+        foreign = [n for n, devnum in under.items()
+                   if devnum not in (args.get('devnums') or [])]
+    if foreign or not under or not (args.get('devnums') or
+                                    scope.from_system):
+        raise resources.NotOurs('VG %s is active on %s, not (only) on this '
+                                'build\'s PVs: left alone; deactivate it by '
+                                'hand if it is this build\'s'
+                                % (vg, ', '.join(sorted(under)) or 'nothing'))
+
+
+def _visible_devices(scope, args):
+    devices = [d for d in args.get('devices', [])
+               if scope.host.is_block_device(d)]
+    if scope.from_system:
+        devices = [os.path.join(scope.host.dev_root, kname) for kname in
+                   sorted(stands_on(scope.host, args['vg']))]
+    if not devices:
+        raise resources.ReleaseError('VG %s still has active LVs but its PVs '
+                                     'are gone' % args['vg'])
+    return devices
 
 
 # -- teardown -------------------------------------------------------------
 
 @resources.releaser('lvm-lv')
-def release_lv(runner, args):
-    if not lv_is_active(args['vg'], args['lv']):
+def release_lv(scope, args):
+    if not lv_is_active(scope.host, args['vg'], args['lv']):
         return
-    runner.run(['lvchange', *lvm_args(args['devices']), '--activate', 'n',
-                '%s/%s' % (args['vg'], args['lv'])])
+    check_ours(scope, args)
+    scope.runner.run(['lvchange', *lvm_args(_visible_devices(scope, args)),
+                      '--activate', 'n', '%s/%s' % (args['vg'], args['lv'])])
 
 
 @resources.releaser('lvm-vg')
-def release_vg(runner, args):
+def release_vg(scope, args):
     # Checked by name in sysfs, then deactivated with only this build's
     # PVs visible: a parallel build's VG of the same name is never seen.
-    if not active_lvs(args['vg']):
+    if not active_lvs(scope.host, args['vg']):
         return
-    if 'devices' in args:
-        devices = [d for d in args['devices'] if sysfs.is_block_device(d)]
-    else:
-        devices = _own_pvs(args['vg'], args.get('image_dir'))
-    if not devices:
-        raise resources.ReleaseError(
-            'VG %s still has active LVs but its PVs %s are gone'
-            % (args['vg'], ', '.join(args['devices'])))
-    runner.run(['vgchange', *lvm_args(devices), '--activate', 'n',
-                args['vg']])
-
-
-def _own_pvs(vg, image_dir):
-    # Without a journal (cleanup --from-system) the VG is known by name
-    # only: deactivate it only if all it stands on is this build's images.
-    devices = pv_devices_of(vg)
-    prefix = os.path.realpath(image_dir or '/nonexistent') + '/'
-    foreign = [d for d in devices
-               if not (image_backing(d) or '').startswith(prefix)]
-    if foreign or not devices:
-        raise resources.ReleaseError(
-            'VG %s is active on %s, not on images below %s: left alone; '
-            'deactivate it by hand if it is this build\'s'
-            % (vg, ', '.join(devices) or 'no device', image_dir))
-    return devices
+    check_ours(scope, args)
+    scope.runner.run(['vgchange', *lvm_args(_visible_devices(scope, args)),
+                      '--activate', 'n', args['vg']])
 
 
 @resources.releaser('lvm-pv')
-def release_pv(runner, args):
+def release_pv(scope, args):
     # Nothing to undo on the PV itself (the image is deleted or kept as
     # is); this only makes a left-over holder a clear error here rather
     # than a busy loop device later.
-    left = holders(args['device']) if sysfs.is_block_device(args['device']) \
-        else []
+    device = args['device']
+    if not scope.host.is_block_device(device):
+        return
+    left = scope.host.holders(scope.host.kernel_name(device))
     if left:
-        names = {k: n for n, k in lvm_dm_devices().items()}
+        names = {dm.kname: name
+                 for name, dm in scope.host.dm_devices().items()}
         raise resources.ReleaseError('PV %s is still held by %s' % (
-            args['device'], ', '.join('%s (%s)' % (k, names.get(k, '?'))
-                                      for k in left)))
+            device, ', '.join('%s (%s)' % (k, names.get(k, '?'))
+                              for k in left)))
 
 
 # -- nodes ----------------------------------------------------------------
@@ -442,18 +423,17 @@ class VgNode(plugin.Node):
         return [('vg', self.name)]
 
     def held_resources(self, params):
-        return [('lvm-vg', {'vg': self.name,
-                            'image_dir': params.get('image-dir')})]
+        return [('lvm-vg', {'vg': self.name})]
 
     def preflight(self, runner, params):
-        clash = sorted(active_lvs(self.name))
+        clash = sorted(active_lvs(host_lib.HOST, self.name))
         if clash:
             raise UsageError(
                 '%s: a VG named %s is already active on this host (%s); '
                 'the image needs this name, so deactivate that VG or rename '
                 'the VG in the config' % (self.path, self.name,
                                           ', '.join(clash)))
-        path = os.path.join(DEV_ROOT, self.name)
+        path = os.path.join(host_lib.HOST.dev_root, self.name)
         if os.path.lexists(path) and not os.path.isdir(path):
             raise UsageError('%s: VG name %s is taken by %s, which LVM '
                              'needs for the VG\'s device directory'
@@ -485,7 +465,8 @@ class VgNode(plugin.Node):
 
     def create(self, ctx):
         devices = [ctx.results(pv)['pv_device'] for pv in self.deps]
-        ctx.hold(self, 'lvm-vg', vg=self.name, devices=devices)
+        ctx.hold(self, 'lvm-vg', vg=self.name, devices=devices,
+                 devnums=[ctx.host.devnum(d) for d in devices])
         ctx.runner.run(self.argv(devices))
         ctx.record(self, vg=self.name, devices=devices)
 
@@ -655,7 +636,8 @@ class LvNode(plugin.Node):
 
     def create(self, ctx):
         devices = ctx.results(self.vg)['devices']
-        ctx.hold(self, 'lvm-lv', vg=self.vg, lv=self.name, devices=devices)
+        ctx.hold(self, 'lvm-lv', vg=self.vg, lv=self.name, devices=devices,
+                 devnums=[ctx.host.devnum(d) for d in devices])
         ctx.runner.run(self.argv(devices))
         values = {'vg': self.vg, 'lv': self.name, 'lv_type': self.lv_type,
                   'mapper': mapper_name(self.vg, self.name)}
@@ -665,18 +647,19 @@ class LvNode(plugin.Node):
         ctx.record(self, **values)
 
     def _device(self, ctx):
-        path = os.path.join(DEV_ROOT, self.vg, self.name)
-        if sysfs.is_block_device(path):
+        path = os.path.join(ctx.host.dev_root, self.vg, self.name)
+        if ctx.host.is_block_device(path):
             return path
         # With udev rules off LVM makes this link itself; if /dev did not
         # take it, the kernel's dm-N node is the device.
-        kname = lvm_dm_devices().get(mapper_name(self.vg, self.name))
-        if kname is None:
+        dm = ctx.host.dm_devices().get(mapper_name(self.vg, self.name))
+        if dm is None:
             raise BlockDeviceError('lvcreate made no active device for %s/%s'
                                    % (self.vg, self.name))
-        LOG.info('%s is missing: using the kernel name %s', path, kname)
-        return sysfs.wait_for_node(kname, on_create=lambda node: ctx.hold(
-            self, 'device-node', path=node))
+        LOG.info('%s is missing: using the kernel name %s', path, dm.kname)
+        return ctx.host.wait_for_node(
+            dm.kname, on_create=lambda node, devnum: ctx.hold(
+                self, 'device-node', path=node, devnum=devnum))
 
 
 def planned_pv_devices(pctx, pvs):

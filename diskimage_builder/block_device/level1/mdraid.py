@@ -53,7 +53,7 @@ import shutil
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sizes
-from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
@@ -79,11 +79,16 @@ SET_NAME_MAX = 31
 STOP_ROUNDS = 3
 
 
-def create_argv(name, options, members, zeroed=True):
+def md_link(host, name):
+    """Where mdadm puts the array's link: /dev/md/<name>."""
+    return os.path.join(host.dev_root, 'md', name)
+
+
+def create_argv(link, name, options, members, zeroed=True):
     """``mdadm --create`` for *options*: pure, tested by value."""
     level = options['level']
     spares = options.get('spares', 0)
-    argv = ['mdadm', '--create', os.path.join(MD_DIR, name), '--config=none',
+    argv = ['mdadm', '--create', link, '--config=none',
             '--run', '--level=%s' % level,
             '--raid-devices=%d' % (len(members) - spares)]
     if spares:
@@ -151,29 +156,19 @@ def array_bytes(level, data, active, chunk):
 
 # -- what the kernel holds --------------------------------------------------
 
-def arrays_over(members, uuid=None, sys_block=None):
+def arrays_over(host, members, uuid=None):
     """md devices (md127...) built on any of the kernel names *members*,
     active or only partly assembled; with *uuid*, only the array of that
     UUID where the kernel shows it (md/uuid)."""
-    sys_block = sys_block or sysfs.SYS_BLOCK
     members = set(members)
     found = []
-    try:
-        entries = os.listdir(sys_block)
-    except OSError:
-        return found
-    for entry in sorted(entries):
+    for entry in host.listdir(os.path.join(host.sys_root, 'block')):
         if not entry.startswith('md'):
             continue
-        try:
-            slaves = set(os.listdir(os.path.join(sys_block, entry,
-                                                 'slaves')))
-        except OSError:
-            continue
-        shown = sysfs.read_text(os.path.join(sys_block, entry, 'md', 'uuid'))
+        shown = host.attr(entry, 'md', 'uuid')
         if uuid and shown and _hex(shown) != _hex(uuid):
             continue
-        if slaves & members:
+        if set(host.slaves(entry)) & members:
             found.append(entry)
     return found
 
@@ -183,25 +178,16 @@ def _hex(uuid):
     return uuid.replace(':', '').replace('-', '').lower()
 
 
-def running_arrays(sys_block=None):
+def running_arrays(host):
     """md devices the kernel runs (or holds inactive): any state but
     'clear', which a stopped array's left-over node shows."""
-    sys_block = sys_block or sysfs.SYS_BLOCK
-    try:
-        entries = os.listdir(sys_block)
-    except OSError:
-        return []
-    found = []
-    for entry in sorted(entries):
-        state = sysfs.read_text(os.path.join(sys_block, entry, 'md',
-                                             'array_state'))
-        if state is not None and state != 'clear':
-            found.append(entry)
-    return found
+    return [entry for entry in host.listdir(os.path.join(host.sys_root,
+                                                         'block'))
+            if running_state(host, entry) not in (None, 'clear')]
 
 
-def udev_running():
-    return os.path.exists('/run/udev/control')
+def running_state(host, kname):
+    return host.attr(kname, 'md', 'array_state')
 
 
 SCAN_ARGV = ['mdadm', '--detail', '--scan', '--config=none']
@@ -229,35 +215,51 @@ def arrays_named(runner, name):
     --from-system``, which knows no members; the host-wide claim on the
     name keeps other builds' arrays out)."""
     found = []
-    for kname in running_arrays():
+    for kname in running_arrays(host_lib.HOST):
         detail = parse_export(runner.run(
-            detail_argv('/dev/' + kname), env=MD_ENV, check=False).stdout)
+            detail_argv(os.path.join(host_lib.HOST.dev_root, kname)),
+            env=MD_ENV, check=False).stdout)
         if detail.get('MD_NAME', '').rsplit(':', 1)[-1] == name:
             found.append(kname)
     return found
 
 
-def _ours(runner, args):
-    if args.get('members'):
-        return arrays_over(args['members'], args.get('uuid'))
-    return arrays_named(runner, args['name'])
+def _ours(scope, args):
+    if scope.from_system:
+        return arrays_named(scope.runner, args['name'])
+    if not args.get('members'):
+        raise resources.NotOurs('the md-array entry of %s carries no '
+                                'members' % args['name'])
+    found = arrays_over(scope.host, args['members'], args.get('uuid'))
+    # Kernel names of members are reused once released: their device
+    # numbers, recorded when they were this build's, must match too.
+    numbers = dict(zip(args['members'], args.get('devnums') or []))
+    for kname in found:
+        for member in scope.host.slaves(kname):
+            if member in numbers and \
+                    scope.host.attr(member, 'dev') != numbers[member]:
+                raise resources.NotOurs(
+                    'md array %s stands on %s, which is no longer the '
+                    'device this build gave it' % (kname, member))
+    return found
 
 
 @resources.releaser('md-array')
-def release_array(runner, args):
+def release_array(scope, args):
     # Found by member in sysfs: the process may have died between
     # mdadm --create and recording the array, and a host udev may have
     # re-assembled it under another md number.  The UUID, once recorded,
     # keeps a later array on reused loop devices safe.
+    runner = scope.runner
     for _ in range(STOP_ROUNDS):
-        found = _ours(runner, args)
+        found = _ours(scope, args)
         if not found:
             return
         for kname in found:
-            _stop(runner, kname, args['name'])
-        if udev_running() and shutil.which('udevadm'):
+            _stop(scope.host, runner, kname, args['name'])
+        if scope.host.udev_running() and shutil.which('udevadm'):
             runner.run(['udevadm', 'settle', '--timeout=10'], check=False)
-    found = _ours(runner, args)
+    found = _ours(scope, args)
     if found:
         raise resources.ReleaseError(
             'md array %s keeps coming back as %s (a udev rule re-assembles '
@@ -265,29 +267,24 @@ def release_array(runner, args):
                 args['name'], ', '.join(found), found[0]))
 
 
-def _stop(runner, kname, name):
-    device = '/dev/' + kname
+def _stop(host, runner, kname, name):
+    device = os.path.join(host.dev_root, kname)
     try:
         runner.run(['mdadm', '--stop', device], env=MD_ENV)
     except CommandError as err:
-        if running_state(kname) in (None, 'clear'):
+        if running_state(host, kname) in (None, 'clear'):
             return
         raise resources.ReleaseError('cannot stop md array %s (%s): %s' % (
             name, device, err.output.strip() or err))
     # mdadm made /dev/md/<name> (no udev) and leaves it behind pointing
     # at the stopped md node, which a later array may reuse.
-    link = os.path.join(MD_DIR, name)
+    link = md_link(host, name)
     # Where a udev runs it may remove the link at any point in here (even
     # inside os.path.realpath, which does not expect that).
     with contextlib.suppress(FileNotFoundError):
         if os.path.islink(link) and os.path.basename(
                 os.readlink(link)) == kname:
             os.unlink(link)
-
-
-def running_state(kname):
-    return sysfs.read_text(os.path.join(sysfs.SYS_BLOCK, kname, 'md',
-                                        'array_state'))
 
 
 # -- the node -----------------------------------------------------------------
@@ -338,12 +335,13 @@ class MdraidNode(plugin.Node):
         return [('md-array', {'name': self.name})]
 
     def preflight(self, runner, params):
-        link = os.path.join(MD_DIR, self.name)
+        host = host_lib.HOST
+        link = md_link(host, self.name)
         clash = None
         if os.path.exists(link) and running_state(
-                sysfs.kernel_name(link)) not in (None, 'clear'):
-            clash = sysfs.kernel_name(link)
-        elif running_arrays() and self.name in scan_names(runner):
+                host, host.kernel_name(link)) not in (None, 'clear'):
+            clash = host.kernel_name(link)
+        elif running_arrays(host) and self.name in scan_names(runner):
             clash = 'an array named %s' % self.name
         if clash:
             raise UsageError('%s: an md array named %s is already running '
@@ -360,25 +358,26 @@ class MdraidNode(plugin.Node):
     def commands(self, pctx):
         members = [pctx.device(name) for name in self.deps]
         zeroed = pctx.planned.get(self.name, {}).get('zeroed', False)
-        return [plugin.command(create_argv(self.name, self.options, members,
-                                           zeroed)),
-                plugin.command(detail_argv(os.path.join(MD_DIR,
-                                                        self.name)))]
+        link = md_link(host_lib.HOST, self.name)
+        return [plugin.command(create_argv(link, self.name, self.options,
+                                           members, zeroed)),
+                plugin.command(detail_argv(link))]
 
     def create(self, ctx):
         members = [ctx.device(name) for name in self.deps]
         entry = ctx.hold(self, 'md-array', name=self.name,
-                         members=[sysfs.kernel_name(m) for m in members])
+                         members=[ctx.host.kernel_name(m) for m in members],
+                         devnums=[ctx.host.devnum(m) for m in members])
         zeroed = ctx.planned.get(self.name, {}).get('zeroed', False)
-        ctx.runner.run(create_argv(self.name, self.options, members, zeroed),
-                       env=MD_ENV)
-        link = os.path.join(MD_DIR, self.name)
+        link = md_link(ctx.host, self.name)
+        ctx.runner.run(create_argv(link, self.name, self.options, members,
+                                   zeroed), env=MD_ENV)
         detail = parse_export(ctx.runner.run(detail_argv(link),
                                              env=MD_ENV).stdout)
         if 'MD_UUID' not in detail:
             raise BlockDeviceError('mdadm --detail says nothing of %s: %r'
                                    % (link, detail))
-        ctx.state.update(entry, uuid=detail['MD_UUID'])
+        ctx.update(entry, uuid=detail['MD_UUID'])
         spares = self.options.get('spares', 0)
         ctx.record(self, device=os.path.realpath(link), link=link,
                    uuid=detail['MD_UUID'], md_name=detail.get('MD_NAME', ''),

@@ -23,13 +23,11 @@ waits for its device node, and creates it from sysfs if no udev does.
 import fcntl
 import logging
 import os
-import time
 import uuid
 
 from diskimage_builder.block_device import ids
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
-from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.level1 import layout
@@ -116,7 +114,7 @@ class TableNode(plugin.Node):
                  self.label, len(planned['partitions']), device)
         _write_and_reread(device, writes)
         numbers = [p['number'] for p in planned['partitions']]
-        if not all(sysfs.partition_name(device, n) for n in numbers):
+        if not all(ctx.host.partition_name(device, n) for n in numbers):
             ctx.runner.run(partx_argv(numbers, device))
         ctx.record(self, device=device, **idents)
 
@@ -257,30 +255,15 @@ class PartitionNode(plugin.Node):
         table = self.deps[0]
         disk = ctx.device(table)
         number = self.facts['number']
-        name = _wait_for_partition(disk, number)
-        device = sysfs.wait_for_node(
-            name, on_create=lambda path: ctx.hold(self, 'device-node',
-                                                  path=path))
+        # The kernel registers partitions during BLKRRPART, but a device
+        # being opened elsewhere can delay it.
+        name = ctx.host.poll(lambda: ctx.host.partition_name(disk, number),
+                             10.0, 'partition %d of %s' % (number, disk))
+        device = ctx.host.wait_for_node(
+            name, on_create=lambda path, devnum: ctx.hold(
+                self, 'device-node', path=path, devnum=devnum))
         partuuid = ctx.results(table)['partuuids'][str(number)]
         ctx.record(self, device=device, number=number, partuuid=partuuid)
-
-
-def _wait_for_partition(disk, number, timeout=10.0):
-    """The kernel name of a partition, polled for a bounded time: the
-    kernel registers partitions during BLKRRPART, but a device being
-    opened elsewhere can delay it."""
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        name = sysfs.partition_name(disk, number)
-        if name:
-            return name
-        if time.monotonic() > deadline:
-            raise BlockDeviceError('the kernel did not register partition '
-                                   '%d of %s within %.0fs' % (number, disk,
-                                                              timeout))
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
 
 
 class Partitioning(plugin.Plugin):

@@ -42,7 +42,6 @@ import struct
 import time
 
 from diskimage_builder.block_device import resources
-from diskimage_builder.block_device import sysfs
 
 LOG = logging.getLogger(__name__)
 EXT_TYPES = ('ext2', 'ext3', 'ext4')
@@ -150,17 +149,34 @@ def superblock(runner, device):
             (line.partition(':') for line in out.splitlines()) if value}
 
 
+def _our_filesystem(scope, args, shown_uuid):
+    """Whether to go on: the mount is this build's (else NotOurs) and
+    still there (else None: unmounted already, killed in between, and the
+    times stay as they are)."""
+    if resources.our_mount(scope, args) is None:
+        return False
+    if not args.get('uuid') or shown_uuid().lower() != args['uuid'].lower():
+        raise resources.NotOurs('%s holds filesystem %s, not %s: its times '
+                                'are left as they are' % (
+                                    args['device'], shown_uuid(),
+                                    args.get('uuid')))
+    return True
+
+
 @resources.releaser('ext-times')
-def reset_times(runner, args):
+def reset_times(scope, args):
     target, device, epoch = args['target'], args['device'], args['epoch']
-    if not sysfs.is_mount_point(target):
-        # Unmounted already (killed in between): the times stay as they
-        # are; teardown itself has nothing left to do.
+    runner = scope.runner
+    info = {}
+
+    def shown_uuid():
+        info.update(info or superblock(runner, device))
+        return info.get('Filesystem UUID', '')
+    if not _our_filesystem(scope, args, shown_uuid):
         return
     inodes = clamp_tree(target, epoch)
-    resources.release_mount(runner, {'target': target})
+    resources.unmount(runner, target)
     env = {'E2FSPROGS_FAKE_TIME': str(epoch)}
-    info = superblock(runner, device)
     features = info.get('Filesystem features', '').split()
     if 'has_journal' in features:
         # Its transactions carry commit times and sequence numbers.
@@ -208,7 +224,13 @@ class Fat:
             else 32
         self.root_cluster = (struct.unpack_from('<I', boot, 44)[0]
                              if self.bits == 32 else None)
+        self.volume = struct.unpack_from(
+            '<I', boot, 67 if self.bits == 32 else 39)[0]
         self.fat = os.pread(fd, fat_sectors * self.sector, self.fat_offset)
+
+    def volume_id(self):
+        """The volume id as blkid shows it: XXXX-XXXX."""
+        return '%04X-%04X' % (self.volume >> 16, self.volume & 0xFFFF)
 
     def next_cluster(self, cluster):
         if self.bits == 12:
@@ -295,12 +317,19 @@ def reset_fat_times(fd, epoch):
 
 
 @resources.releaser('fat-times')
-def reset_vfat(runner, args):
+def reset_vfat(scope, args):
     target, device, epoch = args['target'], args['device'], args['epoch']
-    if not sysfs.is_mount_point(target):
+
+    def shown_uuid():
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return Fat(fd).volume_id()
+        finally:
+            os.close(fd)
+    if not _our_filesystem(scope, args, shown_uuid):
         return
     clamp_tree(target, epoch)
-    resources.release_mount(runner, {'target': target})
+    resources.unmount(scope.runner, target)
     fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
     try:
         reset_fat_times(fd, epoch)

@@ -14,6 +14,8 @@ import os
 import posixpath
 
 from diskimage_builder.block_device import plugin
+from diskimage_builder.block_device import resources
+from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.level3 import fstimes
 
@@ -94,15 +96,21 @@ class MountNode(plugin.Node):
             return
         base = ctx.params['mount-base']
         target = self.target(ctx.params)
-        make_dirs_nofollow(base, self.mount_point.lstrip('/'))
-        ctx.hold(self, 'mount', target=target)
+        trust.make_dirs(base, 'params.mount-base')
+        trust.make_dirs_below(base, self.mount_point.lstrip('/'))
+        device = fs['device']
+        identity = {'target': target, 'device': device,
+                    'devnum': ctx.host.devnum(device)}
+        entry = ctx.hold(self, 'mount', **identity)
         mkfs = ctx.nodes[self.deps[0]]
-        ctx.runner.run(self.argv(mkfs, fs['device'], target))
-        reset = fstimes.after_mount(mkfs.facts['fstype'], fs['device'])
+        ctx.runner.run(self.argv(mkfs, device, target))
+        identity.update(resources.mount_identity(ctx.host, target, device))
+        ctx.update(entry, **identity)
+        reset = fstimes.after_mount(mkfs.facts['fstype'], device)
         if reset:
-            ctx.hold(self, reset, target=target, device=fs['device'],
-                     epoch=fstimes.source_date_epoch(),
-                     mount_point=self.mount_point)
+            ctx.hold(self, reset, epoch=fstimes.source_date_epoch(),
+                     mount_point=self.mount_point, uuid=fs.get('uuid', ''),
+                     **identity)
         ctx.record(self, mount_point=self.mount_point, target=target,
                    device=fs['device'])
 
@@ -130,30 +138,6 @@ def previous_mount(graph, node):
                                             mounts.index(m)))
     index = ordered.index(node)
     return ordered[index - 1] if index else None
-
-
-def make_dirs_nofollow(base, relative):
-    """mkdir -p *relative* below *base*; a symlink on the way is an error
-    (an image tree must not redirect a mount onto the host)."""
-    os.makedirs(base, exist_ok=True)
-    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in [p for p in relative.split('/') if p]:
-            try:
-                os.mkdir(part, 0o755, dir_fd=fd)
-            except FileExistsError:
-                pass
-            try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY |
-                                os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as err:
-                raise ConfigError('mount_point', 'cannot use %s/%s: %s (a '
-                                  'symlink or not a directory)'
-                                  % (base, relative, err.strerror))
-            os.close(fd)
-            fd = child
-    finally:
-        os.close(fd)
 
 
 class Mount(plugin.Plugin):

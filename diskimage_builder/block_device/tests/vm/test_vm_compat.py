@@ -1,18 +1,16 @@
-"""The diskimage-builder configs of ../shared/compat that need the VM's
-kernel (vfat, device-mapper), through the main script's exact call
-sequence; the others run on the host tier."""
+"""diskimage-builder's real configs that need the VM's kernel (vfat,
+device-mapper), through its main script's exact call sequence (see
+support/lifecycle); the others run on the host tier."""
 import pytest
 
-from diskimage_builder.block_device.tests.functional import \
-    test_compat_lifecycle
-from diskimage_builder.block_device.tests.vm import runner
+from diskimage_builder.block_device.tests.support import vmrunner
+from diskimage_builder.block_device.tests.support.lifecycle import \
+    LifecycleCase
 
-pytestmark = pytest.mark.vm
-
-if not runner.in_vm():
-    pytest.skip("needs the VM tier (run through tests/vm/runner.py)",
+if not vmrunner.in_vm():
+    pytest.skip("needs the VM tier (run through tests/support/vmrunner.py)",
                 allow_module_level=True)
 
 
-class TestCompatLifecycleInVm(test_compat_lifecycle.TestCompatLifecycle):
-    """Inside the VM the base test runs the configs the host cannot."""
+class TestCompatLifecycleInVm(LifecycleCase):
+    IN_VM = True

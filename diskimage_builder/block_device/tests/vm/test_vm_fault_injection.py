@@ -14,11 +14,10 @@ import time
 
 import pytest
 
-from diskimage_builder.block_device.tests.vm import helpers
-from diskimage_builder.block_device.tests.vm import runner
+from diskimage_builder.block_device.tests.support import vmhelpers as helpers
+from diskimage_builder.block_device.tests.support import vmrunner as runner
 from diskimage_builder.block_device.tests.vm import test_vm_crypt_raid as deep
 
-pytestmark = pytest.mark.vm
 
 if not runner.in_vm():
     pytest.skip('needs the VM tier (run through tests/vm/runner.py)',

@@ -13,12 +13,11 @@ import pytest
 
 from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.level1 import lvm
-from diskimage_builder.block_device.tests.vm import helpers
-from diskimage_builder.block_device.tests.vm import runner
-from diskimage_builder.block_device.tests.vm.helpers import Build
-from diskimage_builder.block_device.tests.vm.helpers import sh
+from diskimage_builder.block_device.tests.support import vmhelpers as helpers
+from diskimage_builder.block_device.tests.support import vmrunner as runner
+from diskimage_builder.block_device.tests.support.vmhelpers import Build
+from diskimage_builder.block_device.tests.support.vmhelpers import sh
 
-pytestmark = pytest.mark.vm
 
 if not runner.in_vm():
     pytest.skip("needs the VM tier (run through tests/vm/runner.py)",

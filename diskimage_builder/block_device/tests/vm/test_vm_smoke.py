@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from diskimage_builder.block_device.tests.vm import runner
+from diskimage_builder.block_device.tests.support import vmrunner as runner
 
-pytestmark = pytest.mark.vm
 
 if not runner.in_vm():
     pytest.skip("needs the VM tier (run through tests/vm/runner.py)",

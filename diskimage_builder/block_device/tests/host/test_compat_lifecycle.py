@@ -1,0 +1,8 @@
+"""diskimage-builder's real configs that the host kernel can build,
+through its main script's exact call sequence (see support/lifecycle)."""
+from diskimage_builder.block_device.tests.support.lifecycle import \
+    LifecycleCase
+
+
+class TestCompatLifecycle(LifecycleCase):
+    IN_VM = False

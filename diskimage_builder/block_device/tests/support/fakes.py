@@ -1,0 +1,145 @@
+"""Test doubles shared by the unit tests."""
+import os
+
+import fixtures
+import testtools
+
+from diskimage_builder.block_device import cli
+from diskimage_builder.block_device.runner import CommandError
+from diskimage_builder.block_device.runner import Result
+
+
+class FakeRunner:
+    """Plays back an exact list of expected commands.
+
+    Each expectation is (argv, stdout) or (argv, stdout, returncode).  Any
+    command that is not the next one expected fails the test at once.
+    """
+
+    def __init__(self, expected=(), effects=None):
+        self.expected = [self._normal(e) for e in expected]
+        # {command name: function(argv, stdout)}: what a command does to
+        # a fake host (losetup --detach removes the loop device...).
+        self.effects = dict(effects or {})
+        self.ran = []
+        self.count = 0
+
+    @staticmethod
+    def _normal(entry):
+        argv, out, *rest = entry if isinstance(entry, tuple) else (entry, '')
+        return list(argv), out, rest[0] if rest else 0
+
+    def expect(self, argv, stdout='', returncode=0):
+        self.expected.append((list(argv), stdout, returncode))
+
+    def run(self, argv, stdin=None, check=True, env=None):
+        argv = [str(a) for a in argv]
+        self.ran.append(argv)
+        if not self.expected:
+            raise AssertionError('unexpected command %r (none expected)'
+                                 % argv)
+        want, out, returncode = self.expected.pop(0)
+        if want != argv:
+            raise AssertionError('unexpected command %r, expected %r'
+                                 % (argv, want))
+        self.count += 1
+        if not returncode and argv[0] in self.effects:
+            self.effects[argv[0]](argv, out)
+        if check and returncode:
+            raise CommandError(argv, returncode, out)
+        return Result(argv, returncode, out, '')
+
+    def assert_done(self):
+        if self.expected:
+            raise AssertionError('expected commands never ran: %r'
+                                 % [e[0] for e in self.expected])
+
+
+# A LUKS passphrase and container UUID the tests use.
+KEY = 'correct horse battery staple\n'
+LUKS_UUID = '6ff1168a-b115-437f-9d9f-703f9c5b6de1'
+
+
+class RecordingRunner(FakeRunner):
+    """A FakeRunner that also keeps what each command got on stdin."""
+
+    def __init__(self, expected=(), kernel=None):
+        super().__init__(expected, kernel.effects() if kernel else None)
+        self.calls = []
+
+    def run(self, argv, stdin=None, check=True, env=None):
+        self.calls.append(([str(a) for a in argv], stdin, env))
+        return super().run(argv, stdin=stdin, check=check, env=env)
+
+
+def blkid(device, fstype, label, fs_uuid):
+    return 'DEVNAME=%s\nUUID=%s\nLABEL=%s\nTYPE=%s\n' % (device, fs_uuid,
+                                                         label, fstype)
+
+
+def unmount_commands(target):
+    """What releasing a mount runs: commit, trim, unmount."""
+    return [['sync', '--file-system', target], ['fstrim', target],
+            ['umount', target]]
+
+
+class TempBuild(fixtures.Fixture):
+    """A build folder, params file and config file in a temp dir."""
+
+    def __init__(self, config_text, **params):
+        self.config_text = config_text
+        self.extra = params
+
+    def _setUp(self):
+        self.root = self.useFixture(fixtures.TempDir()).path
+        self.build_dir = os.path.join(self.root, 'build')
+        self.image_dir = os.path.join(self.root, 'image')
+        self.config_path = os.path.join(self.root, 'config.yaml')
+        with open(self.config_path, 'w') as out:
+            out.write(self.config_text)
+        params = {'config': self.config_path, 'build-dir': self.build_dir,
+                  'image-dir': self.image_dir,
+                  'mount-base': os.path.join(self.root, 'mnt'),
+                  'root-fs-type': 'ext4', 'root-label': 'cloudimg-rootfs'}
+        params.update(self.extra)
+        self.params = {k: v for k, v in params.items() if v is not None}
+        self.params_path = os.path.join(self.root, 'params.yaml')
+        import yaml
+        with open(self.params_path, 'w') as out:
+            yaml.safe_dump(self.params, out)
+
+
+class TestCase(testtools.TestCase):
+    pass
+
+
+class ValidationCases(TestCase):
+    """Runs each (config, expected error) of CASES through ``init``: exit
+    2, one error line naming the YAML path, no traceback, nothing made."""
+
+    CASES = []
+
+    def run_init(self, config_text, **params):
+        build = self.useFixture(TempBuild(config_text, **params))
+        stderr = self.useFixture(fixtures.StringStream('stderr'))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
+        status = cli.main(['--params', build.params_path, 'init'])
+        stderr.stream.flush()
+        return status, stderr.getDetails()['stderr'].as_text(), build
+
+    def check_rejected(self, status, err, build, what):
+        """Exit 2, one error line, no traceback, nothing made; returns
+        the error line."""
+        self.assertEqual(2, status, (what, err))
+        errors = [line for line in err.splitlines() if 'error:' in line]
+        self.assertEqual(1, len(errors), (what, err))
+        self.assertNotIn('Traceback', err)
+        self.assertFalse(os.path.exists(build.build_dir), what)
+        self.assertFalse(os.path.exists(build.image_dir), what)
+        return errors[0]
+
+    def check_each_error(self):
+        for text, expected in self.CASES:
+            status, err, build = self.run_init(text)
+            self.check_rejected(status, err, build, text)
+            self.assertIn(expected, err, text)

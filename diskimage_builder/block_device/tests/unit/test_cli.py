@@ -1,0 +1,96 @@
+"""The command line: getval's fast path and the plain params reader."""
+import io
+import os
+
+import fixtures
+import yaml
+
+from diskimage_builder.block_device import cli
+from diskimage_builder.block_device import params_file
+from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.fakes import TestCase
+
+CONFIG = """
+- local_loop: {name: image0}
+- partitioning:
+    base: image0
+    label: gpt
+    partitions:
+      - name: boot
+        size: 64MiB
+        mkfs: {type: ext2, label: BOOT, mount: {mount_point: /boot}}
+      - name: root
+        size: 100%
+        mkfs: {name: mkfs_root, type: ext4, mount: {mount_point: /}}
+"""
+
+
+class TestPlainLine(TestCase):
+
+    def test_plain_lines_read_as_yaml_reads_them(self):
+        for line in ('build-dir: /tmp/build dir', 'config: /a/b.yaml  ',
+                     'image_size: 2GiB', 'k-1: x=y,z'):
+            key, value = params_file.plain_line(line)
+            self.assertEqual({key: value}, yaml.safe_load(line), line)
+
+    def test_anything_else_goes_to_yaml(self):
+        for line in ('build-dir: "/tmp/x"', "build-dir: '/x'",
+                     'build-dir: /x # comment', 'build-dir: [a]',
+                     'build-dir: {a: b}', 'build-dir: &anchor /x',
+                     'build-dir: *alias', 'build-dir: !!str /x',
+                     'build-dir: |', 'build-dir: >', 'build-dir:/x',
+                     'build-dir:', 'build-dir: ', 'a b: c', ': x',
+                     'build-dir: a:b', 'build-dir: %x', '  build-dir: /x',
+                     'build-dir: @x', 'build-dir: `x', 'config:\t/a',
+                     'config: /a\t', 'config: /a\x0c'):
+            self.assertIsNone(params_file.plain_line(line), line)
+
+
+class TestGetvalFastPath(TestCase):
+
+    def test_plain_calls(self):
+        self.useFixture(fixtures.EnvironmentVariable(
+            'DIB_BLOCK_DEVICE_PARAMS_YAML', '/env.yaml'))
+        self.assertEqual(('/p.yaml', 'root-label'), cli.plain_getval(
+            ['--params', '/p.yaml', 'getval', 'root-label']))
+        self.assertEqual(('/env.yaml', 'image-path'),
+                         cli.plain_getval(['getval', 'image-path']))
+
+    def test_anything_else_goes_to_argparse(self):
+        for argv in (['--debug', 'getval', 'x'], ['getval'],
+                     ['getval', '--help'], ['getval', 'a', 'b'],
+                     ['--params', 'p', 'init'], ['create', 'x'],
+                     ['getval', '']):
+            self.assertIsNone(cli.plain_getval(argv), argv)
+
+    def run_main(self, argv):
+        out, err = io.StringIO(), io.StringIO()
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', err))
+        return cli.main(argv), out.getvalue(), err.getvalue()
+
+    def test_same_answers_as_the_full_command_line(self):
+        build = self.useFixture(TempBuild(CONFIG, **{'image-size': '1GiB'}))
+        self.assertEqual(0, self.run_main(['--params', build.params_path,
+                                           'init'])[0])
+        for key in ('root-label', 'boot-label', 'mount-points',
+                    'image-path', 'nonsense'):
+            fast = self.run_main(['--params', build.params_path, 'getval',
+                                  key])
+            full = self.run_main(['--params', build.params_path, '--debug',
+                                  'getval', key])
+            self.assertEqual(full, fast, key)
+        self.assertEqual((0, 'BOOT\n', ''), self.run_main(
+            ['--params', build.params_path, 'getval', 'boot-label']))
+        status, _, err = self.run_main(['--params', build.params_path,
+                                        'getval', 'nonsense'])
+        self.assertEqual(2, status)
+        self.assertIn("dib-block-device getval: error: getval: unknown key "
+                      "'nonsense'", err)
+
+    def test_errors_exit_like_the_full_command_line(self):
+        missing = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                               'none.yaml')
+        fast = self.run_main(['--params', missing, 'getval', 'root-label'])
+        self.assertEqual(2, fast[0])
+        self.assertIn('cannot read the params file', fast[2])
