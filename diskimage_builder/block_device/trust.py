@@ -138,7 +138,11 @@ def check_params_folders(params):
         raise UsageError('params.%s: %s' % (key, problem))
     for key in FOLDER_PARAMS:
         if params.get(key):
-            check_folder(params[key], 'params.' + key)
+            # The build dir may be a sticky /tmp-like folder (the tmpfs
+            # diskimage-builder mounts there): the state folder inside it
+            # is checked as private when it is made.
+            check_folder(params[key], 'params.' + key,
+                         final=key != 'build-dir')
 
 
 @contextlib.contextmanager

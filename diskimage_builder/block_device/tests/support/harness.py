@@ -58,6 +58,9 @@ class Build(fixtures.Fixture):
                   'root-fs-type': 'ext4', 'root-label': 'cloudimg-rootfs',
                   'image-size': self.image_size}
         params.update(self.extra)
+        self.build_dir = params['build-dir']
+        self.image_dir = params['image-dir']
+        self.mount_base = params['mount-base']
         self.params_path = os.path.join(self.root, 'params.yaml')
         with open(self.params_path, 'w') as out:
             for key, value in params.items():

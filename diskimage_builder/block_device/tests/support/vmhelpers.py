@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from diskimage_builder.block_device import sysfs
+from diskimage_builder.block_device.host import HOST
 
 
 def sh(*cmd, input=None, check=True, env=None, timeout=600):
@@ -134,8 +134,14 @@ class Build:
 # -- what the kernel still holds ---------------------------------------------
 
 def loops_of(*images):
-    """Loop devices still attached to any of *images*."""
-    return [dev for image in images for dev in sysfs.loops_backed_by(image)]
+    """Loop devices still attached to any of *images* (by path)."""
+    paths = {os.path.realpath(image) for image in images}
+    return ['/dev/' + loop.name for loop in HOST.loops()
+            if loop.backing in paths]
+
+
+def mounts_below(prefix):
+    return HOST.mounts_below(prefix)
 
 
 def dm_names():

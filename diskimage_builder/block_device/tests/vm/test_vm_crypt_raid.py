@@ -53,7 +53,7 @@ def assert_nothing_held(build, images, names=()):
     held = [n for n in helpers.dm_names() if any(x in n for x in names)]
     assert held == []
     assert helpers.md_arrays() == {}
-    assert helpers.sysfs.mounts_below(build.mount_base) == []
+    assert helpers.mounts_below(build.mount_base) == []
 
 
 def write_files(build, files):

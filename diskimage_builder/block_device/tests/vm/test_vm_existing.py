@@ -155,7 +155,7 @@ def new_build(tmp_path, cleanup, text, name='b'):
 
 
 def release_build(build):
-    for target in reversed(helpers.sysfs.mounts_below(build.mount_base)):
+    for target in reversed(helpers.mounts_below(build.mount_base)):
         sh('umount', target, check=False)
     # Without a state file nothing is held (a refused create): the tool's
     # cleanup, one more slow process under TCG, has nothing to do.

@@ -38,7 +38,7 @@ def kernel_holdings(mount_base):
                 loops[entry] = src.read().strip()
     return {'loops': loops, 'dm': helpers.dm_names(),
             'md': helpers.md_arrays(),
-            'mounts': helpers.sysfs.mounts_below(mount_base)}
+            'mounts': helpers.mounts_below(mount_base)}
 
 
 def claims():

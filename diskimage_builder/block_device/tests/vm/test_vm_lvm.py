@@ -11,7 +11,6 @@ import os
 
 import pytest
 
-from diskimage_builder.block_device import sysfs
 from diskimage_builder.block_device.level1 import lvm
 from diskimage_builder.block_device.tests.support import vmhelpers as helpers
 from diskimage_builder.block_device.tests.support import vmrunner as runner
@@ -109,7 +108,7 @@ def vg_devices(vg):
 
 def release_image(image, vg, mount_base):
     """Safety net: whatever a failed test left of this image, released."""
-    for target in reversed(sysfs.mounts_below(mount_base)):
+    for target in reversed(helpers.mounts_below(mount_base)):
         sh('umount', target, check=False)
     for loop in helpers.loops_of(image):
         name = os.path.basename(loop)
@@ -140,7 +139,7 @@ def assert_released(build, vg):
     assert vg_devices(vg) == [], helpers.dm_names()
     assert vg.replace('-', '--') + '-' not in sh('dmsetup', 'ls').stdout
     assert helpers.loops_of(build.image('image0')) == []
-    assert sysfs.mounts_below(build.mount_base) == []
+    assert helpers.mounts_below(build.mount_base) == []
     assert not os.path.exists('/dev/' + vg)
 
 
