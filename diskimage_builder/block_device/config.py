@@ -226,7 +226,21 @@ def build_with_plugins(items, params):
     by_name = {node.name: node for node in ordered}
     for node in ordered:
         node.validate(by_name, params)
+    check_identifiers(ordered)
     return ordered, classes
+
+
+def check_identifiers(nodes):
+    """Two nodes given the same UUID, PARTUUID, disk id or device-mapper
+    name: /dev/disk/by-uuid, fstab and the kernel would see one of them
+    only, or refuse the second."""
+    seen = {}
+    for node in nodes:
+        for namespace, value, path in node.identifiers():
+            other = seen.setdefault((namespace, value), path)
+            if other != path:
+                raise ConfigError(path, '%s %s is also given at %s'
+                                  % (namespace, value, other))
 
 
 def flatten(items):

@@ -157,6 +157,12 @@ class MkfsNode(plugin.Node):
                                                        other.path))
         _check_block_base(self, graph)
 
+    def identifiers(self):
+        # /dev/disk/by-uuid and UUID= in fstab name one filesystem each.
+        fs_uuid = self.options.get('uuid')
+        return [('filesystem UUID', fs_uuid.lower(), self.path + '.uuid')] \
+            if fs_uuid else []
+
     def tools(self, params):
         fs = FILESYSTEMS[self.fstype]
         # With what resetting its times after a mount runs.
