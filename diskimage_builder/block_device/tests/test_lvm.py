@@ -480,10 +480,19 @@ class TestPreflight(TestCase):
                       'this host (vg-root, vg-swap)', err)
 
     def test_dev_entry_of_the_vg_name_is_refused(self):
+        # A file or a folder: vgcreate refuses both.  (Names every /dev
+        # has, such as zero or mapper, are refused at init already.)
         self.useFixture(FakeDev())
-        status, err = self._create('zero')
-        self.assertEqual(2, status)
-        self.assertIn('VG name zero is taken by /dev/zero', err)
+        dev = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.MonkeyPatch(
+            'diskimage_builder.block_device.level1.lvm.DEV_ROOT', dev))
+        open(os.path.join(dev, 'gadget'), 'w').close()
+        os.mkdir(os.path.join(dev, 'things'))
+        for name in ('gadget', 'things'):
+            status, err = self._create(name)
+            self.assertEqual(2, status)
+            self.assertIn('VG name %s is taken by %s/%s' % (name, dev, name),
+                          err)
 
 
 class TestAcceptedAsDiskimageBuilderAcceptsThem(NodesTestCase):
