@@ -107,7 +107,11 @@ DEV_ROOT = '/dev'
 
 OPTIONS_SCHEMA = {'anyOf': [
     {'type': 'string'},
-    {'type': 'array', 'items': {'type': 'string'}}]}
+    {'type': 'array', 'items': {'type': 'string'}}],
+    'description': 'extra pvcreate, vgcreate or lvcreate options, a string '
+                   '(split as a shell would) or a list: options only, no '
+                   'device, PV or VG operand, no --devices, --devicesfile '
+                   'or --config'}
 NAMES_SCHEMA = {'anyOf': [plugin.BASE_SCHEMA, {
     'type': 'array', 'items': plugin.BASE_SCHEMA, 'uniqueItems': True}]}
 

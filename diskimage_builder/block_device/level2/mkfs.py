@@ -318,7 +318,10 @@ class Mkfs(plugin.Plugin):
             'label': LABEL_SCHEMA,
             'uuid': {'type': 'string'},
             'opts': {'anyOf': [{'type': 'string'}, {
-                'type': 'array', 'items': {'type': 'string'}}]},
+                'type': 'array', 'items': {'type': 'string'}}],
+                'description': 'extra mkfs options, a string (split as a '
+                               'shell would) or a list: options only, no '
+                               'device or size operand, no other device'},
         },
     }
     NODE_TYPES = (MkfsNode,)
