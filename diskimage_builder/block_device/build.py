@@ -22,6 +22,7 @@ import threading
 import time
 
 from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import params_file
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import UsageError
@@ -75,15 +76,16 @@ def build(args, runner):
     if getattr(args, 'seed', None):
         # The phases run in this process and read the seed from here.
         os.environ['DIB_BLOCK_DEVICE_SEED'] = args.seed
-    if not os.path.isdir(args.root):
-        raise UsageError('--root %s is not a directory' % args.root)
-    root = os.path.abspath(args.root)
-    fmt = args.format or _format_from_name(args.output)
-    output = os.path.abspath(args.output)
+    root, output, fmt = check_args(args)
     size = args.size or '%d' % default_size(root)
     sizes.parse_size_at(size, '--size')
-    scratch = tempfile.mkdtemp(prefix='.dib-build-',
-                               dir=os.path.dirname(output))
+    try:
+        scratch = tempfile.mkdtemp(prefix='.dib-build-',
+                                   dir=os.path.dirname(output))
+    except OSError as err:
+        raise UsageError('--output %s: cannot make a scratch folder in %s: '
+                         '%s' % (args.output, os.path.dirname(output),
+                                 err.strerror))
     params = _params(scratch, args.config, size)
     try:
         raw = _build_raw(params, runner, root)
@@ -94,6 +96,30 @@ def build(args, runner):
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     LOG.info('built %s (%s)', output, fmt)
+
+
+def check_args(args):
+    """(root, output, format) of a build command line, checked before
+    anything is made: the scratch folder goes beside the output."""
+    if not os.path.isdir(args.root):
+        raise UsageError('--root %s is not a directory' % args.root)
+    output = os.path.abspath(args.output)
+    folder = os.path.dirname(output)
+    if not os.path.isdir(folder):
+        raise UsageError('--output %s: the folder %s %s' % (
+            args.output, folder, 'is not a directory'
+            if os.path.lexists(folder) else 'does not exist'))
+    if os.path.isdir(output):
+        raise UsageError('--output %s is a directory: name the image file'
+                         % args.output)
+    if args.config:
+        # Read here so that the error names the option, not params.
+        params_file.read_text(args.config, '--config', 'the config')
+    fmt = args.format or _format_from_name(args.output)
+    if args.compress and fmt != 'qcow2':
+        raise UsageError('--compress needs --format qcow2 (the output is %s)'
+                         % fmt)
+    return os.path.abspath(args.root), output, fmt
 
 
 def _format_from_name(path):

@@ -150,6 +150,10 @@ def plain_getval(argv):
 
 
 def main(argv=None):
+    # Everything this tool makes is checked later as writable by nobody
+    # else (trust): under umask 000 create would make an image folder the
+    # next phase refuses.  A stricter umask is kept.
+    os.umask(os.umask(0o022) | 0o022)
     argv = list(sys.argv[1:] if argv is None else argv)
     getval_call = plain_getval(argv)
     if getval_call is not None:

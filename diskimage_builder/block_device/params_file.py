@@ -1,7 +1,16 @@
 """Reading the params file.  Kept apart from :mod:`config` (PyYAML,
 schemas): ``getval`` needs only the build dir, and the image builder calls
 it many times per image."""
+import os
+import stat
+
 from diskimage_builder.block_device.errors import ConfigError
+
+# A config or params file is a few KiB; anything near this is not one.
+MAX_TEXT_BYTES = 1 << 20
+FILE_TYPES = {stat.S_IFIFO: 'a FIFO', stat.S_IFCHR: 'a character device',
+              stat.S_IFBLK: 'a block device', stat.S_IFDIR: 'a directory',
+              stat.S_IFSOCK: 'a socket'}
 
 
 def read(path):
@@ -10,12 +19,81 @@ def read(path):
     if not path:
         raise ConfigError('', 'no params file: pass --params FILE or set '
                           'DIB_BLOCK_DEVICE_PARAMS_YAML')
+    return read_text(path, 'params', 'the params file')
+
+
+def read_text(path, where, what):
+    """The UTF-8 text of the regular file *path*, or a ConfigError at
+    *where* (the YAML path that named the file, or its option).
+
+    Opened non-blocking and looked at before reading: a FIFO would block
+    the open until a writer comes, a device could be read forever.
+    """
     try:
-        with open(path) as src:
-            return src.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY |
+                     os.O_CLOEXEC)
     except OSError as err:
-        raise ConfigError(path, 'cannot read the params file: %s'
-                          % err.strerror)
+        try:        # a socket cannot be opened (ENXIO): say what it is
+            kind = FILE_TYPES.get(stat.S_IFMT(os.stat(path).st_mode))
+        except OSError:
+            kind = None
+        raise ConfigError(where, 'cannot read %s %s: %s' % (
+            what, path, 'it is %s, not a regular file' % kind if kind
+            else err.strerror))
+    except ValueError:          # a NUL in the path
+        raise ConfigError(where, 'cannot read %s %r: the path holds a NUL '
+                          'character' % (what, path))
+    try:
+        info = os.fstat(fd)
+        kind = stat.S_IFMT(info.st_mode)
+        if kind != stat.S_IFREG:
+            raise ConfigError(where, 'cannot read %s %s: it is %s, not a '
+                              'regular file' % (what, path, FILE_TYPES.get(
+                                  kind, 'not a regular file')))
+        chunks, size = [], 0
+        while size <= MAX_TEXT_BYTES:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as err:
+        raise ConfigError(where, 'cannot read %s %s: %s'
+                          % (what, path, err.strerror))
+    finally:
+        os.close(fd)
+    if size > MAX_TEXT_BYTES:
+        raise ConfigError(where, '%s %s is larger than %d KiB: not a YAML '
+                          'layout' % (what, path, MAX_TEXT_BYTES >> 10))
+    return decode(b''.join(chunks), where, '%s %s' % (what, path))
+
+
+def decode(data, where, what):
+    """*data* as UTF-8 text, or a ConfigError naming the first bad byte by
+    line and column."""
+    if data[:4] in (b'\xff\xfe\x00\x00', b'\x00\x00\xfe\xff') or \
+            data[:2] in (b'\xff\xfe', b'\xfe\xff'):
+        raise ConfigError(where, '%s is UTF-%s text (it starts with a byte '
+                          'order mark): save it as UTF-8'
+                          % (what, '32' if data[2:4] == b'\x00\x00' or
+                             data[:2] == b'\x00\x00' else '16'))
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as err:
+        raise ConfigError(where, '%s is not UTF-8 text: byte 0x%02x at %s'
+                          % (what, data[err.start], _position(data,
+                                                              err.start)))
+    if '\x00' in text:
+        raise ConfigError(where, '%s holds a NUL byte at %s (UTF-16 text? '
+                          'save it as UTF-8)'
+                          % (what, _position(data, data.index(b'\x00'))))
+    return text
+
+
+def _position(data, offset):
+    line = data.count(b'\n', 0, offset) + 1
+    column = offset - (data.rfind(b'\n', 0, offset) + 1) + 1
+    return 'line %d column %d' % (line, column)
 
 
 # What a "key: value" line of plain YAML may hold, so that YAML would read
@@ -48,7 +126,7 @@ def build_dir_only(path):
     params = _plain_params(text)
     if params is None:
         from diskimage_builder.block_device.config import load_yaml
-        params = load_yaml(text, path)
+        params = load_yaml(text, 'params', 'params')
     if not isinstance(params, dict) or not params.get('build-dir'):
         raise ConfigError('params.build-dir', 'is required but missing')
     return params['build-dir']

@@ -72,6 +72,13 @@ class Node:
     def validate(self, graph, params):
         """Raise ConfigError for anything wrong with this node in *graph*."""
 
+    def identifiers(self):
+        """Identifiers the config gives this node that must be unique in
+        the image, as (namespace, normalised value, YAML path): a
+        filesystem UUID, a PARTUUID, a device-mapper name.  init refuses
+        two nodes with the same one."""
+        return []
+
     # -- create ---------------------------------------------------------
     def tools(self, params):
         """Host commands this node runs: {command: Debian package}."""

@@ -16,12 +16,14 @@ Two environment switches exist for tests and benchmarks only:
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
 import time
 
 from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.errors import UsageError
 
 LOG = logging.getLogger(__name__)
 
@@ -118,10 +120,13 @@ class Runner:
 
 
 def _parse_fault(text):
+    """(when, N) of ``before:N`` / ``after:N``; N counts commands from 1.
+    Anything else is refused before the first command runs: a typo would
+    otherwise make a crash test pass without crashing anything."""
     if not text:
         return None
-    when, _, number = text.partition(':')
-    if when not in ('before', 'after') or not number.isdigit():
-        raise ValueError('DIB_BD_FAULT_INJECT must be before:N or after:N, '
-                         'got %r' % text)
-    return when, int(number)
+    match = re.fullmatch(r'(before|after):([1-9][0-9]{0,8})', text)
+    if match is None:
+        raise UsageError('DIB_BD_FAULT_INJECT: expected before:N or after:N '
+                         'with N a command number from 1, got %r' % text)
+    return match.group(1), int(match.group(2))

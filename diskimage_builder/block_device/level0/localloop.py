@@ -15,6 +15,7 @@ from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.errors import UsageError
 
 
 class LoopNode(plugin.Node):
@@ -44,6 +45,33 @@ class LoopNode(plugin.Node):
     def validate(self, graph, params):
         self.block_size()
         self._size(params)
+        if 'directory' in self.options:
+            # As params image-dir is checked (trust), before anything.
+            problem = trust.folder_problem(self.options['directory'])
+            if problem:
+                raise ConfigError(self.path + '.directory', problem)
+        problem = self._image_problem()
+        if problem:
+            raise ConfigError(self.path, problem)
+
+    def _image_problem(self):
+        """What keeps the image file from being made, seen on the host
+        now: a folder where it goes, or no folder to put it in."""
+        path = self.facts['image_path']
+        if os.path.isdir(path) and not os.path.islink(path):
+            return ('the image %s is a directory: remove it, or choose '
+                    'another name or directory' % path)
+        folder = os.path.dirname(path)
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            return ('the image folder %s is not a directory' % folder)
+        return None
+
+    def preflight(self, runner, params):
+        # Again right before create: the folder may have changed since
+        # init, and nothing is attached yet.
+        problem = self._image_problem()
+        if problem:
+            raise UsageError('%s: %s' % (self.path, problem))
 
     def tools(self, params):
         return {'losetup': 'util-linux'}
@@ -87,9 +115,17 @@ class LoopNode(plugin.Node):
         planned = ctx.planned[self.name]
         trust.make_dirs(os.path.dirname(path), self.path + '.directory')
         image = ctx.hold(self, 'image-file', released_by='delete', path=path)
-        ctx.update(image, **_make_sparse(path, planned['size']))
-        identity = {key: image['args'][key] for key in ('dev', 'ino')}
-        loop = ctx.hold(self, 'loop', file=path, **identity)
+        try:
+            made = _make_sparse(path, planned['size'])
+        except OSError as err:
+            # EFBIG: the filesystem's largest file is smaller (ext2 with
+            # 1 KiB blocks: 16 GiB); ENOSPC, EDQUOT: one that allocates.
+            raise UsageError('%s: cannot make the %s image %s in %s: %s'
+                             % (self.path, sizes.human(planned['size']),
+                                os.path.basename(path), os.path.dirname(path),
+                                err.strerror))
+        ctx.update(image, **made)
+        loop = ctx.hold(self, 'loop', file=path, **made)
         device = ctx.runner.run(self.losetup_argv(
             path, planned['sector_size'])).stdout.strip()
         ctx.update(loop, device=device, devnum=ctx.host.devnum(device))

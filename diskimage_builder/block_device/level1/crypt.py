@@ -196,6 +196,15 @@ class CryptNode(plugin.Node):
                               'device as base; %s is a %s node'
                               % (base.name, base.kind))
 
+    def identifiers(self):
+        # A LUKS UUID is in /dev/disk/by-uuid beside the filesystems'; the
+        # mapping is in /dev/mapper beside the LVs'.
+        found = [('device-mapper name', self.name, self.path + '.name')]
+        if self.options.get('uuid'):
+            found.append(('filesystem UUID', self.options['uuid'].lower(),
+                          self.path + '.uuid'))
+        return found
+
     def tools(self, params):
         return {'cryptsetup': 'cryptsetup-bin'}
 
@@ -306,6 +315,10 @@ class Crypt(plugin.Plugin):
 
     @classmethod
     def expand(cls, plugin_name, options, path, params):
+        if options['name'] == 'control':
+            raise ConfigError(path + '.name', "'control' is device-mapper's "
+                              "own /dev/mapper/control: choose another "
+                              "mapping name")
         for key, (pattern, what) in WORDS.items():
             if key in options and not re.match(pattern, options[key]):
                 # A passphrase put here by mistake is not echoed.

@@ -61,6 +61,7 @@ import os
 import re
 import shlex
 
+from diskimage_builder.block_device import cmdopts
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sizes
@@ -105,7 +106,11 @@ LVM_UNITS = {'b': 1, 's': 512, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30,
 
 OPTIONS_SCHEMA = {'anyOf': [
     {'type': 'string'},
-    {'type': 'array', 'items': {'type': 'string'}}]}
+    {'type': 'array', 'items': {'type': 'string'}}],
+    'description': 'extra pvcreate, vgcreate or lvcreate options, a string '
+                   '(split as a shell would) or a list: options only, no '
+                   'device, PV or VG operand, no --devices, --devicesfile '
+                   'or --config'}
 NAMES_SCHEMA = {'anyOf': [plugin.BASE_SCHEMA, {
     'type': 'array', 'items': plugin.BASE_SCHEMA, 'uniqueItems': True}]}
 
@@ -150,6 +155,71 @@ def option_list(value):
     return shlex.split(value) if isinstance(value, str) else list(value)
 
 
+# Which options of each command take a value, as lvm2 2.03.16's
+# --longhelp lists them (its short letters differ per command: -s is the
+# extent size of vgcreate but the snapshot flag of lvcreate).  See
+# cmdopts: an option missing here only makes its value look like an
+# operand.
+COMMON_LONG_VALUES = ('commandprofile', 'config', 'devices', 'devicesfile',
+                      'driverloaded', 'journal', 'lockopt', 'profile',
+                      'reportformat')
+PVCREATE = cmdopts.Syntax('pvcreate', 'MZu', frozenset(COMMON_LONG_VALUES + (
+    'bootloaderareasize', 'dataalignment', 'dataalignmentoffset',
+    'labelsector', 'metadataignore', 'metadatasize', 'metadatatype',
+    'pvmetadatacopies', 'restorefile', 'setphysicalvolumesize', 'uuid',
+    'zero')))
+VGCREATE = cmdopts.Syntax('vgcreate', 'AMZclps', frozenset(
+    COMMON_LONG_VALUES + (
+        'addtag', 'alloc', 'autobackup', 'clustered', 'dataalignment',
+        'dataalignmentoffset', 'labelsector', 'locktype', 'maxlogicalvolumes',
+        'maxphysicalvolumes', 'metadataprofile', 'metadatasize',
+        'metadatatype', 'physicalextentsize', 'pvmetadatacopies',
+        'setautoactivation', 'systemid', 'vgmetadatacopies', 'zero')))
+LVCREATE = cmdopts.Syntax('lvcreate', 'ACILMRVWZacijklmnpr', frozenset(
+    COMMON_LONG_VALUES + (
+        'activate', 'addtag', 'alloc', 'autobackup', 'cachedevice',
+        'cachemetadataformat', 'cachemode', 'cachepolicy', 'cachepool',
+        'cachesettings', 'cachesize', 'cachevol', 'chunksize', 'compression',
+        'contiguous', 'deduplication', 'discards', 'errorwhenfull',
+        'extents', 'major', 'maxrecoveryrate', 'metadataprofile', 'minor',
+        'minrecoveryrate', 'mirrorlog', 'mirrors', 'monitor', 'name',
+        'permission', 'persistent', 'poolmetadatasize', 'poolmetadataspare',
+        'raidintegrity', 'raidintegrityblocksize', 'raidintegritymode',
+        'readahead', 'regionsize', 'setactivationskip', 'setautoactivation',
+        'size', 'stripes', 'stripesize', 'thinpool', 'type', 'vdopool',
+        'vdosettings', 'virtualsize', 'wipesignatures', 'zero')))
+# Options the build gives every LVM command itself, to see the image's
+# PVs only (see the module doc): given again they would widen or undo it.
+ISOLATION_OPTIONS = ('--devices', '--devicesfile', '--config')
+# lvcreate options the build makes from the LV's own keys.
+# (--type only where the LV has a type: a plain LV may be a raid1 one.)
+LV_OWN_OPTIONS = {'-n': 'name', '--name': 'name', '-L': 'size or extents',
+                  '--size': 'size or extents', '-l': 'size or extents',
+                  '--extents': 'size or extents', '-V': 'size and type',
+                  '--virtualsize': 'size and type',
+                  '--thinpool': 'thin-pool and type'}
+
+
+def check_options(node, syntax, what, own=None):
+    """Refuse options naming devices or undoing the build's isolation:
+    an operand (another PV, VG or device), --devices, --config; and the
+    options *own* says the node makes from its keys."""
+    value = node.options.get('options')
+    where = node.path + '.options'
+    listed = isinstance(value, list)
+    words = cmdopts.split(value, where)
+    options = cmdopts.check_no_operands(words, syntax, where, listed, what)
+    for index, name, _ in options:
+        if name in ISOLATION_OPTIONS:
+            raise ConfigError(cmdopts.where_of(where, listed, index),
+                              '%s is set by the build: every LVM command '
+                              'sees the image\'s own PVs only' % name)
+        if name in (own or {}):
+            raise ConfigError(cmdopts.where_of(where, listed, index),
+                              '%s is made from this LV\'s %s: set that '
+                              'instead' % (name, own[name]))
+
+
 def extent_size(options):
     """The VG extent size vgcreate will use, or None if not readable."""
     args = option_list(options)
@@ -167,6 +237,32 @@ def extent_size(options):
             except sizes.SizeError:
                 return None
     return DEFAULT_EXTENT
+
+
+# include/uapi/linux/dm-ioctl.h: DM_NAME_LEN 128, the NUL included.
+DM_NAME_MAX = 127
+# A VG gets /dev/<vg>, and vgcreate refuses a name /dev already holds
+# (lvm(8) VALID NAMES: "A VG cannot be called anything that exists in
+# /dev/ at the time of creation").  Checked on the host before create;
+# these are refused at init already: the folders and nodes every Linux
+# /dev has (devtmpfs, udev), mapper first.
+DEV_NAMES = frozenset((
+    'mapper', 'block', 'bus', 'char', 'console', 'core', 'cpu', 'disk',
+    'dma_heap', 'dri', 'fd', 'full', 'fuse', 'hugepages', 'input', 'kmsg',
+    'kvm', 'log', 'loop-control', 'md', 'mem', 'mqueue', 'net', 'null',
+    'port', 'ptmx', 'pts', 'random', 'rtc', 'shm', 'snd', 'stderr', 'stdin',
+    'stdout', 'tty', 'urandom', 'vfio', 'zero'))
+# Kernel names of disks, partitions and terminals, which /dev holds too.
+DEV_NAME_RE = re.compile(r'((loop|ram|nbd|md|dm-|sr|zram|mmcblk)\d+|'
+                         r'nvme\d+(n\d+)?|tty\w*|(s|v|xv)d[a-z]{1,2})'
+                         r'(p?\d+)?\Z')
+
+
+def check_vg_name(name, where):
+    if name in DEV_NAMES or DEV_NAME_RE.match(name):
+        raise ConfigError(where, 'VG name %r is taken: LVM makes /dev/%s '
+                          'for the VG and refuses a name that /dev already '
+                          'holds' % (name, name))
 
 
 def mangle(name):
@@ -330,6 +426,8 @@ class PvNode(plugin.Node):
     kind = 'pv'
 
     def validate(self, graph, params):
+        check_options(self, PVCREATE, 'pvcreate gets its one device from '
+                      'base')
         base = graph[self.deps[0]]
         if base.kind in NOT_BLOCK_KINDS:
             raise ConfigError(self.path + '.base', 'a PV needs a block '
@@ -386,6 +484,9 @@ class VgNode(plugin.Node):
     kind = 'vg'
 
     def validate(self, graph, params):
+        check_vg_name(self.name, self.path + '.name')
+        check_options(self, VGCREATE, 'vgcreate gets the VG name and its '
+                      'PVs from this entry')
         if not self.deps:
             raise ConfigError(self.path + '.base', 'a VG is built on one or '
                               'more PVs: list names of pvs entries')
@@ -433,8 +534,10 @@ class VgNode(plugin.Node):
                 'the image needs this name, so deactivate that VG or rename '
                 'the VG in the config' % (self.path, self.name,
                                           ', '.join(clash)))
+        # No LV of this name is active, so /dev/<vg> is not this VG's:
+        # vgcreate refuses a name /dev holds, folders (/dev/disk) too.
         path = os.path.join(host_lib.HOST.dev_root, self.name)
-        if os.path.lexists(path) and not os.path.isdir(path):
+        if os.path.lexists(path):
             raise UsageError('%s: VG name %s is taken by %s, which LVM '
                              'needs for the VG\'s device directory'
                              % (self.path, self.name, path))
@@ -504,6 +607,11 @@ class LvNode(plugin.Node):
                               % (self.vg, graph[self.vg].kind))
         self._check_name()
         self._check_amount()
+        own = dict(LV_OWN_OPTIONS)
+        if self.lv_type != 'lv':
+            own['--type'] = 'type'
+        check_options(self, LVCREATE, 'lvcreate gets the VG from base',
+                      own)
         pool = self.options.get('thin-pool')
         if self.lv_type == 'thin':
             if pool is None:
@@ -532,10 +640,33 @@ class LvNode(plugin.Node):
 
     def _check_name(self):
         name = self.name
-        bad = [p for p in RESERVED_LV_PARTS if p in name]
-        if bad or name.startswith(RESERVED_LV_PREFIXES):
+        bad = [p for p in RESERVED_LV_PARTS if p in name] + [
+            p for p in RESERVED_LV_PREFIXES if name.startswith(p)]
+        if bad:
             raise ConfigError(self.path + '.name', 'LVM reserves %r in LV '
-                              'names' % (bad[0] if bad else name[:8]))
+                              'names' % bad[0])
+        longest = max(self.dm_names(), key=len)
+        if len(longest) > DM_NAME_MAX:
+            raise ConfigError(self.path + '.name', 'the device-mapper name '
+                              '%s of this LV is %d characters; the kernel '
+                              'takes at most %d (DM_NAME_LEN, with hyphens '
+                              'in the VG and LV names doubled): shorten the '
+                              'VG or LV name' % (longest, len(longest),
+                                                 DM_NAME_MAX))
+
+    def dm_names(self):
+        """The device-mapper names LVM makes for this LV: a thin pool's
+        hidden data and metadata LVs and its -tpool layer too."""
+        names = [mapper_name(self.vg, self.name)]
+        if self.lv_type == 'thin-pool':
+            names += [mapper_name(self.vg, self.name + '_tdata'),
+                      mapper_name(self.vg, self.name + '_tmeta'),
+                      mapper_name(self.vg, self.name) + '-tpool']
+        return names
+
+    def identifiers(self):
+        return [('device-mapper name', name, self.path + '.name')
+                for name in self.dm_names()]
 
     def _check_amount(self):
         has_size = 'size' in self.options

@@ -307,6 +307,12 @@ class MdraidNode(plugin.Node):
                                   'mdraid needs block devices as members; '
                                   '%s is a %s node' % (name, base.kind))
 
+    def identifiers(self):
+        # Two arrays of one UUID: the booted system assembles one of them.
+        md_uuid = self.options.get('uuid')
+        return [('md array UUID', _hex(md_uuid), self.path + '.uuid')] \
+            if md_uuid else []
+
     def tools(self, params):
         return {'mdadm': 'mdadm'}
 

@@ -23,6 +23,7 @@ waits for its device node, and creates it from sysfs if no udev does.
 import fcntl
 import logging
 import os
+import re
 import uuid
 
 from diskimage_builder.block_device import ids
@@ -38,6 +39,18 @@ BLKRRPART = 0x125F
 GPT_ATTRIBUTE_NAMES = {'required': 0, 'no-block-io': 1, 'legacy-boot': 2}
 UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                 '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+MBR_ID_PATTERN = '^[0-9a-fA-F]{8}$'
+GPT_NAME_UNITS = 36
+MBR_PROTECTIVE = 0xEE
+# The highest partition number Linux registers.  block/partitions/
+# msdos.c's parse_extended() walks the EBR chain until state->limit, and
+# block/partitions/core.c sets that to DISK_MAX_PARTS (256), as
+# add_partition() refuses partno >= DISK_MAX_PARTS for BLKPG (partx): so
+# logical partitions 5 to 255.  (Its other bound, "if (++loopct > 100)",
+# counts links without a data partition and is reset at each one found:
+# it never stops a chain that has a partition in every EBR, as ours has.)
+# Checked on this project's kernel 6.18 with partx: p255 is the last.
+MBR_MAX_NUMBER = 255
 
 PARTITION_SCHEMA = {
     'type': 'object',
@@ -52,8 +65,13 @@ PARTITION_SCHEMA = {
         'type': {'type': 'string', 'description':
                  "a partition type: for MBR a hex byte such as '83', for "
                  "GPT a code such as 'EF00' or a GUID; quote it in YAML"},
-        'part-name': {'type': 'string', 'maxLength': 36},
-        'part-uuid': {'type': 'string', 'pattern': UUID_PATTERN},
+        'part-name': {'type': 'string', 'description':
+                      'the GPT partition name: at most 36 UTF-16 code '
+                      'units (a character outside the BMP takes two), no '
+                      'NUL'},
+        'part-uuid': {'type': 'string', 'pattern': UUID_PATTERN,
+                      'description': 'a GUID '
+                      'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'},
         'attributes': {'type': 'array', 'uniqueItems': True, 'items': {
             'anyOf': [{'type': 'integer', 'minimum': 0, 'maximum': 63},
                       {'enum': sorted(GPT_ATTRIBUTE_NAMES)}]}},
@@ -68,6 +86,29 @@ class TableNode(plugin.Node):
     @property
     def label(self):
         return self.options['label']
+
+    def validate(self, graph, params):
+        disk_uuid = self.options.get('disk-uuid')
+        if disk_uuid is None:
+            return
+        where = self.path + '.disk-uuid'
+        if self.label == 'gpt' and not re.match(UUID_PATTERN, disk_uuid):
+            raise ConfigError(where, 'a GPT disk GUID is '
+                              'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, got %r '
+                              '(8 hex digits are an MBR disk id)' % disk_uuid)
+        if self.label == 'mbr' and not re.match(MBR_ID_PATTERN, disk_uuid):
+            raise ConfigError(where, 'an MBR disk id is 8 hex digits, got '
+                              '%r (a GUID is for GPT)' % disk_uuid)
+        if int(disk_uuid.replace('-', ''), 16) == 0:
+            raise ConfigError(where, 'all zeros: %s' % (
+                'the nil GUID marks a disk with no GUID' if self.label ==
+                'gpt' else 'Linux reads a zero disk id as none'))
+
+    def identifiers(self):
+        # Two disks of one id: their PARTUUIDs (MBR) or GUIDs clash.
+        disk_uuid = self.options.get('disk-uuid')
+        return [('disk id', disk_uuid.lower(), self.path + '.disk-uuid')] \
+            if disk_uuid else []
 
     def tools(self, params):
         return {'partx': 'util-linux'}
@@ -221,11 +262,18 @@ class PartitionNode(plugin.Node):
                               'its table\'s disk %r, not %r'
                               % (table.deps[0], base))
         self._check_type(table.label)
+        self._check_number(table.label)
         if table.label == 'mbr':
             for key in ('part-name', 'part-uuid', 'attributes'):
                 if key in self.options:
                     raise ConfigError(self.path + '.' + key, 'is a GPT '
                                       'option; this table is mbr')
+        else:
+            self._check_gpt_name()
+            part_uuid = self.options.get('part-uuid')
+            if part_uuid is not None and uuid.UUID(part_uuid).int == 0:
+                raise ConfigError(self.path + '.part-uuid', 'the nil GUID '
+                                  'is no partition GUID')
         size = self.options['size']
         if not sizes.is_percent(size):
             sizes.parse_size_at(size, self.path + '.size')
@@ -241,15 +289,63 @@ class PartitionNode(plugin.Node):
             return
         try:
             if label == 'gpt':
-                tables.gpt_type_guid(code)
-                return
-            value = _mbr_type(self.options)
-            if not 0 < value < 256:
-                raise ValueError
+                value = tables.gpt_type_guid(code).int
+            else:
+                value = _mbr_type(self.options)
+                if not 0 < value < 256:
+                    raise ValueError
         except ValueError:
             raise ConfigError(self.path + '.type', 'expected %s, got %r' % (
                 "an MBR type byte such as '83' or '0x41'" if label == 'mbr'
                 else "a GPT type code such as 'EF00' or a type GUID", code))
+        if label == 'gpt' and value == 0:
+            # An all-zero type marks an unused entry: the partition would
+            # silently vanish.
+            raise ConfigError(self.path + '.type', 'the nil GUID marks an '
+                              'unused GPT entry, not a partition type')
+        if label == 'mbr' and value in tables.MBR_EXTENDED_TYPES:
+            # Linux (block/partitions/msdos.c) reads the first sector of a
+            # partition of these types as an EBR.
+            raise ConfigError(self.path + '.type', 'type 0x%02x marks an '
+                              'extended partition, which holds no data; '
+                              'the extended partition is made for the '
+                              'logical ones' % value)
+        if label == 'mbr' and value == MBR_PROTECTIVE:
+            # msdos.c (with CONFIG_EFI_PARTITION) ignores a whole MBR with
+            # an 0xee entry, taking the disk for a GPT one.
+            raise ConfigError(self.path + '.type', 'type 0xee is the GPT '
+                              'protective MBR entry: Linux would ignore '
+                              'every partition of this table')
+
+    def _check_number(self, label):
+        number = self.facts['number']
+        if label == 'gpt' and number > tables.GPT_ENTRIES_COUNT:
+            raise ConfigError(self.path, 'GPT holds at most %d partitions'
+                              % tables.GPT_ENTRIES_COUNT)
+        if label == 'mbr' and number > MBR_MAX_NUMBER:
+            raise ConfigError(self.path, 'this would be partition %d; Linux '
+                              'registers MBR partitions numbered up to %d, '
+                              'so at most %d logical ones'
+                              % (number, MBR_MAX_NUMBER, MBR_MAX_NUMBER - 4))
+
+    def _check_gpt_name(self):
+        key = 'part-name' if 'part-name' in self.options else 'name'
+        name = self.options[key]
+        units = len(name.encode('utf-16-le')) // 2
+        if '\x00' in name or units > GPT_NAME_UNITS:
+            raise ConfigError('%s.%s' % (self.path, key), 'the GPT partition '
+                              'name %r %s%s' % (
+                                  name, 'holds a NUL' if '\x00' in name else
+                                  'is %d UTF-16 code units (characters '
+                                  'outside the BMP take two); a GPT entry '
+                                  'holds %d' % (units, GPT_NAME_UNITS),
+                                  '' if key == 'part-name' else
+                                  ': set a shorter part-name'))
+
+    def identifiers(self):
+        part_uuid = self.options.get('part-uuid')
+        return [('PARTUUID', part_uuid.lower(), self.path + '.part-uuid')] \
+            if part_uuid else []
 
     def create(self, ctx):
         table = self.deps[0]
@@ -278,7 +374,9 @@ class Partitioning(plugin.Plugin):
             'align': {'type': ['string', 'integer']},
             'sizing': {'enum': list(layout.RULES)},
             'disk-uuid': {'type': 'string', 'pattern':
-                          UUID_PATTERN + '|^[0-9a-fA-F]{8}$'},
+                          UUID_PATTERN + '|^[0-9a-fA-F]{8}$',
+                          'description': 'a GUID for gpt, 8 hex digits '
+                          'for mbr'},
             'partitions': {'type': 'array', 'minItems': 1,
                            'items': PARTITION_SCHEMA},
         },

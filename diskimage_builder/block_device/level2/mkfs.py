@@ -15,8 +15,8 @@ each filesystem needs is one row of :data:`FILESYSTEMS`.
 import dataclasses
 import os
 import re
-import shlex
 
+from diskimage_builder.block_device import cmdopts
 from diskimage_builder.block_device import ids
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
@@ -47,26 +47,61 @@ class FsType:
     zeroed_args: tuple = ()
     uuid_pattern: str = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                          '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+    # How the tool reads opts (see cmdopts): its options that take a value
+    # in the next word, short and long.
+    value_options: str = ''
+    long_value_options: tuple = ()
+    # Sub-options (in -x key=value,...) that name another device the
+    # tool would write to: an external journal or log, a data section.
+    device_suboptions: tuple = ()
 
 
 EXT_ZEROED = ('-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard')
+# The getopt strings of the tools (e2fsprogs 1.47 mke2fs
+# "b:cd:e:g:i:jl:m:no:qr:s:t:vC:DE:FG:I:J:KL:M:N:O:R:ST:U:Vz:", xfsprogs
+# 6.1 "b:c:d:i:l:L:m:n:KNp:qr:s:CfV", dosfstools 4.2
+# "aAb:cCf:D:F:g:Ii:l:m:M:n:r:R:s:S:h:v", btrfs-progs 6.2
+# "A:b:fl:n:s:m:d:L:R:O:r:U:VvMKq", util-linux mkswap), letters with a
+# value only; long options as their --help lists them, newer ones added
+# where they take a value too.
+EXT_VALUES = 'bdegilmorstCEGIJLMNORTUz'
+FAT_LONG_VALUES = ('codepage', 'variant', 'offset')
+BTRFS_LONG_VALUES = ('alloc-start', 'byte-count', 'checksum', 'compress',
+                     'csum', 'data', 'device-uuid', 'features',
+                     'inode-flags', 'label', 'leafsize', 'metadata',
+                     'nodesize', 'rootdir', 'runtime-features', 'sectorsize',
+                     'subvol', 'uuid')
+SWAP_LONG_VALUES = ('endianness', 'label', 'offset', 'pagesize', 'size',
+                    'swapversion', 'uuid')
 
 FILESYSTEMS = {
     'ext2': FsType('mkfs.ext2', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
-                   ('-F', '-q'), zeroed_args=EXT_ZEROED),
+                   ('-F', '-q'), zeroed_args=EXT_ZEROED,
+                   value_options=EXT_VALUES, device_suboptions=('device',)),
     'ext3': FsType('mkfs.ext3', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
-                   ('-F', '-q'), zeroed_args=EXT_ZEROED),
+                   ('-F', '-q'), zeroed_args=EXT_ZEROED,
+                   value_options=EXT_VALUES, device_suboptions=('device',)),
     'ext4': FsType('mkfs.ext4', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
-                   ('-F', '-q'), zeroed_args=EXT_ZEROED),
+                   ('-F', '-q'), zeroed_args=EXT_ZEROED,
+                   value_options=EXT_VALUES, device_suboptions=('device',)),
+    # -d name=, -l logdev=, -r rtdev= put sections on other devices.
     'xfs': FsType('mkfs.xfs', 'xfsprogs', 12, ('-L', '{}'),
-                  ('-m', 'uuid={}'), ('-f', '-q'), 300 << 20, ('-K',)),
+                  ('-m', 'uuid={}'), ('-f', '-q'), 300 << 20, ('-K',),
+                  value_options='bcdilLmnprs',
+                  device_suboptions=('name', 'logdev', 'rtdev')),
     # vfat volume ids are 32 bits, written XXXX-XXXX as blkid shows them.
     'vfat': FsType('mkfs.vfat', 'dosfstools', 11, ('-n', '{}'), ('-i', '{}'),
-                   (), uuid_pattern='^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$'),
+                   (), uuid_pattern='^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$',
+                   value_options='bfDFgilmMnrRsSh',
+                   long_value_options=FAT_LONG_VALUES),
+    # Every operand of mkfs.btrfs is one more device of the filesystem.
     'btrfs': FsType('mkfs.btrfs', 'btrfs-progs', 255, ('-L', '{}'),
-                    ('-U', '{}'), ('-f', '-q'), 114294784, ('-K',)),
+                    ('-U', '{}'), ('-f', '-q'), 114294784, ('-K',),
+                    value_options='AbdlLmnOrRsU',
+                    long_value_options=BTRFS_LONG_VALUES),
     'swap': FsType('mkswap', 'util-linux', 15, ('-L', '{}'), ('-U', '{}'),
-                   ('-f',)),
+                   ('-f',), value_options='eLopsUv',
+                   long_value_options=SWAP_LONG_VALUES),
 }
 
 
@@ -121,6 +156,12 @@ class MkfsNode(plugin.Node):
                                   'used by %s (%s)' % (label, other.name,
                                                        other.path))
         _check_block_base(self, graph)
+
+    def identifiers(self):
+        # /dev/disk/by-uuid and UUID= in fstab name one filesystem each.
+        fs_uuid = self.options.get('uuid')
+        return [('filesystem UUID', fs_uuid.lower(), self.path + '.uuid')] \
+            if fs_uuid else []
 
     def tools(self, params):
         fs = FILESYSTEMS[self.fstype]
@@ -208,17 +249,35 @@ def _label(options, fstype, params, is_root):
     return label.upper() if fstype == 'vfat' else label
 
 
-def _opts(options, params, is_root, path):
+def _opts(options, params, is_root, path, fstype):
     opts, where = options.get('opts'), path + '.opts'
     if opts is None and is_root:
         opts, where = params.get('root-fs-opts'), 'params.root-fs-opts'
-    if isinstance(opts, str):
-        try:
-            opts = shlex.split(opts)
-        except ValueError as err:
-            raise ConfigError(where, 'cannot split %r into arguments: %s'
-                              % (opts, err))
-    return list(opts or [])
+    words = cmdopts.split(opts, where)
+    check_opts(fstype, words, where, isinstance(opts, list))
+    return words
+
+
+def check_opts(fstype, words, where, listed=False):
+    """Extra mkfs arguments are options for the one filesystem on base:
+    no operand (mkfs.btrfs takes every operand as one more device of the
+    filesystem, mke2fs and mkswap one as the size, mkfs.vfat as the block
+    count) and no sub-option putting part of it on another device."""
+    fs = FILESYSTEMS[fstype]
+    syntax = cmdopts.Syntax(fs.tool, fs.value_options,
+                            frozenset(fs.long_value_options))
+    options = cmdopts.check_no_operands(
+        words, syntax, where, listed,
+        'mkfs gets its one device from base, and its size is the device\'s')
+    for index, name, value in options:
+        for item in (value or '').split(','):
+            key = item.split('=', 1)[0].strip()
+            if '=' in item and key in fs.device_suboptions:
+                raise ConfigError(
+                    cmdopts.where_of(where, listed, index),
+                    '%s %s names another device (%s=): %s would write '
+                    'there; the filesystem must stay on its base'
+                    % (name, value, key, fs.tool))
 
 
 def _time_env():
@@ -259,7 +318,10 @@ class Mkfs(plugin.Plugin):
             'label': LABEL_SCHEMA,
             'uuid': {'type': 'string'},
             'opts': {'anyOf': [{'type': 'string'}, {
-                'type': 'array', 'items': {'type': 'string'}}]},
+                'type': 'array', 'items': {'type': 'string'}}],
+                'description': 'extra mkfs options, a string (split as a '
+                               'shell would) or a list: options only, no '
+                               'device or size operand, no other device'},
         },
     }
     NODE_TYPES = (MkfsNode,)
@@ -279,7 +341,7 @@ class Mkfs(plugin.Plugin):
                               '(one of %s)' % ', '.join(sorted(FILESYSTEMS)))
         label = _label(options, fstype, params, is_root)
         facts = {'fstype': fstype, 'label': label,
-                 'opts': _opts(options, params, is_root, path)}
+                 'opts': _opts(options, params, is_root, path, fstype)}
         if 'label' not in options and is_root and params.get('root-label'):
             facts['label_from'] = 'params.root-label'
         return [MkfsNode(plugin_name, options['name'], path,

@@ -60,6 +60,15 @@ class FstabNode(plugin.Node):
             if other.kind == 'fstab' and other.deps[0] == mount.name:
                 raise ConfigError(self.path, 'mount %s already has an fstab '
                                   'entry at %s' % (mount.name, other.path))
+        if self.options.get('spec') == 'partuuid':
+            mkfs = graph[mount.deps[0]]
+            base = graph.get(mkfs.deps[0])
+            if base is None or base.kind != 'partition':
+                raise ConfigError(self.path + '.spec', 'partuuid needs a '
+                                  'filesystem directly on a partition; %s is '
+                                  'on %s, a %s node: use label or uuid'
+                                  % (mkfs.name, mkfs.deps[0],
+                                     base.kind if base else 'missing'))
 
     def create(self, ctx):
         mount = ctx.nodes[self.deps[0]]

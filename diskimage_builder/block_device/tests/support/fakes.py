@@ -119,11 +119,16 @@ class ValidationCases(TestCase):
 
     CASES = []
 
-    def run_init(self, config_text, **params):
+    def run_init(self, config_text, prepare=None, argv=('init',),
+                 **params):
+        """Run *argv* (init) on a TempBuild; *prepare(build)* may change
+        its files first (bytes, FIFOs...)."""
         build = self.useFixture(TempBuild(config_text, **params))
+        if prepare is not None:
+            prepare(build)
         stderr = self.useFixture(fixtures.StringStream('stderr'))
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
-        status = cli.main(['--params', build.params_path, 'init'])
+        status = cli.main(['--params', build.params_path] + list(argv))
         stderr.stream.flush()
         return status, stderr.getDetails()['stderr'].as_text(), build
 

@@ -94,3 +94,40 @@ class TestGetvalFastPath(TestCase):
         fast = self.run_main(['--params', missing, 'getval', 'root-label'])
         self.assertEqual(2, fast[0])
         self.assertIn('cannot read the params file', fast[2])
+
+
+class TestUmask(TestCase):
+    """Under umask 000 every folder and file create makes would be
+    writable by all, and the next phase would refuse the build (trust):
+    the command line sets a sane umask first (the host tier runs a whole
+    build under umask 000)."""
+
+    def main_under(self, umask):
+        old = os.umask(umask)
+        self.addCleanup(os.umask, old)
+        build = self.useFixture(TempBuild(CONFIG))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', io.StringIO()))
+        self.assertEqual(0, cli.main(['--params', build.params_path,
+                                      'init']))
+        now = os.umask(0o022)
+        os.umask(now)
+        return now, build
+
+    def test_umask_000_becomes_022(self):
+        now, build = self.main_under(0)
+        self.assertEqual(0o022, now)
+        for folder in (build.build_dir,
+                       os.path.join(build.build_dir, 'states'),
+                       os.path.join(build.build_dir, 'states',
+                                    'block-device')):
+            self.assertFalse(os.stat(folder).st_mode & 0o022, folder)
+        # A later phase accepts what init made.
+        out = io.StringIO()
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
+        self.assertEqual(0, cli.main(['--params', build.params_path,
+                                      '--debug', 'getval', 'root-label']))
+        self.assertEqual('cloudimg-rootfs\n', out.getvalue())
+
+    def test_a_stricter_umask_is_kept(self):
+        self.assertEqual(0o077, self.main_under(0o077)[0])
+        self.assertEqual(0o027, self.main_under(0o007)[0])

@@ -474,12 +474,16 @@ class TestPreflight(TestCase):
                       'this host (vg-root, vg-swap)', err)
 
     def test_dev_entry_of_the_vg_name_is_refused(self):
+        # A file or a folder: vgcreate refuses both.  (Names every /dev
+        # has, such as zero or mapper, are refused at init already.)
         host = self.useFixture(FakeHostFixture()).host
-        host.node(os.path.join(host.dev_root, 'zero'), '1:5')
-        status, err = self._create('zero')
-        self.assertEqual(2, status)
-        self.assertIn('VG name zero is taken by %s/zero' % host.dev_root,
-                      err)
+        open(os.path.join(host.dev_root, 'gadget'), 'w').close()
+        os.mkdir(os.path.join(host.dev_root, 'things'))
+        for name in ('gadget', 'things'):
+            status, err = self._create(name)
+            self.assertEqual(2, status)
+            self.assertIn('VG name %s is taken by %s/%s'
+                          % (name, host.dev_root, name), err)
 
 
 class TestAcceptedAsDiskimageBuilderAcceptsThem(NodesTestCase):
