@@ -21,16 +21,17 @@ PACKAGE = os.path.join(REPO, 'diskimage_builder', 'block_device')
 PREFIX = 'diskimage_builder.block_device.'
 # Lowest first: a module may import from its own layer or lower ones.
 LAYERS = [
-    ('base', ('errors', 'sizes', 'ids', 'runner', 'params_file', 'graph',
-              'host', 'trust', 'claims', 'repro', 'disklabel')),
-    ('core', ('state', 'plugin', 'resources', 'context')),
+    ('base', ('errors', 'sizes', 'runner', 'params_file', 'yamldoc',
+              'graph', 'host', 'trust', 'claims', 'cmdopts', 'disklabel')),
+    ('core', ('node', 'state', 'resources', 'plugin', 'context', 'tools',
+              'repro')),
     ('level0', ('level0',)),
     ('level1', ('level1',)),
     ('level2', ('level2',)),
     ('level3', ('level3',)),
     ('level4', ('level4',)),
-    ('driver', ('config', 'blockdevice', 'planview', 'getval', 'build',
-                'offline')),
+    ('driver', ('config', 'blockdevice', 'teardown', 'planview', 'getval',
+                'build', 'offline')),
     ('cli', ('cli', 'cmd', '__main__')),
 ]
 

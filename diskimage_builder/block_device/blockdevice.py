@@ -1,120 +1,59 @@
-"""The phase driver: one function per subcommand.
+"""The phase driver: init, plan, create (and its check), writefstab; the
+releasing phases are in :mod:`teardown`.
 
-``create`` checks everything it can before the first side effect (host
-tools, sizes, offsets), then creates node after node in graph order; each
-node journals a resource before acquiring it.  If a node fails, the whole
+``create`` first records a run of every node's ``check`` and ``create``
+(:mod:`context`): from it come the host tools the build needs and the
+host-wide names it claims.  Then it runs the checks for real (read-only),
+claims every name, and creates node after node in graph order, each
+resource journaled before it is acquired.  If a node fails, the whole
 journal is released in reverse and the first error is what is reported.
-``umount``, ``cleanup`` and ``delete`` release the journal in reverse,
-each up to its own depth, and are no-ops once nothing is held.
+``plan`` is the recorded run shown, and ``cleanup --from-system`` looks
+for what the recorded run holds.
 """
 import contextlib
 import logging
 import os
-import shutil
 
+from diskimage_builder.block_device import context as context_mod
 from diskimage_builder.block_device import plugin as plugin_mod
-from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
-from diskimage_builder.block_device import claims
+from diskimage_builder.block_device import teardown as teardown_mod
+from diskimage_builder.block_device import tools as tools_mod
 from diskimage_builder.block_device import trust
-from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import StateError
 from diskimage_builder.block_device.errors import UsageError
+from diskimage_builder.block_device import node as node_mod
+from diskimage_builder.block_device.node import Planned
+from diskimage_builder.block_device.repro import Repro
 
 LOG = logging.getLogger(__name__)
-
-# Which journal entries each teardown phase gives back.
-RELEASED_BY = {
-    'umount': ('umount',),
-    'cleanup': ('umount', 'cleanup'),
-    'delete': ('umount', 'cleanup', 'delete'),
-}
-
-
-class TeardownError(BlockDeviceError):
-    exit_status = 1
+TeardownError = teardown_mod.TeardownError
+teardown = teardown_mod.teardown
 
 
 class PlanContext:
-    """What ``plan`` steps share: params and each node's planned facts."""
+    """What ``plan`` steps share: params, the nodes, each node's
+    :class:`Planned` (a node sets its own)."""
 
-    def __init__(self, params, nodes):
+    def __init__(self, params, nodes, sizes_known_only=False, host=None):
+        from diskimage_builder.block_device import host as host_lib
         self.params = params
         self.nodes = {node.name: node for node in nodes}
+        self.sizes_known_only = sizes_known_only
+        self.host = host or host_lib.HOST
         self.planned = {}
 
     def of(self, name):
-        return self.planned.setdefault(name, {})
+        return self.planned.get(name) or Planned()
 
-    @staticmethod
-    def device(name):
-        """What create's ``ctx.device(name)`` will be: a placeholder."""
-        return plugin_mod.placeholder(name)
-
-
-class Context:
-    """What ``create`` steps get: the runner, the host, the plan, the
-    state."""
-
-    def __init__(self, runner, state, params, nodes, planned, host=None):
-        self.runner = runner
-        self.host = host or host_lib.HOST
-        self.state = state
-        self.params = params
-        self.nodes = {node.name: node for node in nodes}
-        self.planned = planned
-
-    def hold(self, node, kind, released_by='umount', **identity):
-        """Journal a resource about to be acquired, with what identifies
-        it; saved before returning."""
-        return self.state.hold(node.name, node.plugin, kind, released_by,
-                               **identity)
-
-    def update(self, entry, **identity):
-        """Add to an entry what identifies its resource once acquired."""
-        self.state.update(entry, **identity)
-
-    def record(self, node, **values):
-        self.state.record(node.name, **values)
-
-    def claim(self, node, kind, name):
-        """Take a host-wide name for this build (journaled first)."""
-        owner = os.path.realpath(self.state.folder)
-        # Held until cleanup: between umount and cleanup the builder still
-        # converts the image.
-        self.hold(node, 'claim', released_by='cleanup', claim=kind,
-                  name=name, owner=owner)
-        try:
-            claims.take(kind, name, owner)
-        except claims.ClaimError as err:
-            raise UsageError(str(err))
-
-    def results(self, name):
-        return self.state.results(name)
-
-    def device(self, name):
-        device = self.results(name).get('device')
-        if not device:
-            raise BlockDeviceError('node %s provides no block device' % name)
-        return device
-
-
-def scope_of(runner, data, folder, from_system=False):
-    """What releases of the build of config.json *data* may touch."""
-    params = data['params']
-    return resources.Scope(
-        runner=runner,
-        image_paths=frozenset(spec['facts']['image_path']
-                              for spec in data['nodes']
-                              if spec.get('facts', {}).get('image_path')),
-        mount_base=params.get('mount-base'),
-        image_dir=params.get('image-dir'),
-        owner=os.path.realpath(folder), from_system=from_system)
-
-
-def state_folder(params):
-    return state_mod.state_dir(params['build-dir'])
+    def set(self, node, details=None, **fields):
+        # A device made on another keeps its sector size unless told.
+        if 'sector_size' not in fields and node.deps:
+            fields['sector_size'] = self.of(node.deps[0]).sector_size
+        self.planned[node.name] = Planned(
+            details=context_mod.frozen(details or {}), **fields)
+        return self.planned[node.name]
 
 
 def init(params):
@@ -123,7 +62,7 @@ def init(params):
     nodes, classes = config_mod.build_with_plugins(
         config_mod.read_config(params), params)
     plan(params, nodes, sizes_known_only=True)
-    folder = state_folder(params)
+    folder = state_mod.state_dir(params['build-dir'])
     with state_mod.locked(folder, create=True):
         _refuse_while_held(folder)
         state_mod.write_json(os.path.join(folder, 'config.json'), {
@@ -151,38 +90,6 @@ def _refuse_while_held(folder):
                              e['kind'] for e in held.journal}))))
 
 
-def load_config(params):
-    """config.json of the build, its params checked as at init."""
-    data = state_mod.load_config(state_folder(params))
-    trust.check_params_folders(data['params'])
-    return data
-
-
-def plan_view(params, fmt):
-    """``plan``: every node and its planned sizes, touching nothing."""
-    from diskimage_builder.block_device import config as config_mod
-    from diskimage_builder.block_device import planview
-    nodes = config_mod.build(config_mod.read_config(params), params)
-    planned = plan(params, nodes)
-    return planview.render(planview.build_plan(
-        params, nodes, planned, planned_commands(params, nodes, planned)),
-        fmt)
-
-
-def planned_commands(params, nodes, planned):
-    """Every command create will run, in order: the preflight reads of
-    all nodes, then each node's own commands."""
-    pctx = PlanContext(params, nodes)
-    pctx.planned = planned
-    out = []
-    for phase, method in (('preflight', 'preflight_commands'),
-                          ('create', 'commands')):
-        for node in nodes:
-            for entry in getattr(node, method)(pctx):
-                out.append(dict(entry, node=node.name, phase=phase))
-    return out
-
-
 def load_nodes(data):
     classes = plugin_mod.load_recorded(
         [spec['plugin'] for spec in data['nodes']], data.get('plugins'))
@@ -196,55 +103,72 @@ def load_nodes(data):
 
 
 def plan(params, nodes, sizes_known_only=False):
-    """Run every node's pure planning step; return the planned facts.
+    """Run every node's pure planning step; return {name: Planned}.
 
     At init the image size may not be known yet (the builder passes it on
     its second init): then the size-dependent checks wait for ``create``.
     """
-    pctx = PlanContext(params, nodes)
-    pctx.sizes_known_only = sizes_known_only
+    pctx = PlanContext(params, nodes, sizes_known_only)
     for node in nodes:
         node.plan(pctx)
     return pctx.planned
 
 
-def check_tools(params, nodes):
-    missing = {}
-    for node in nodes:
-        for tool, package in node.tools(params).items():
-            if shutil.which(tool) is None:
-                missing[tool] = package
-    if missing:
-        raise UsageError('missing host tools: %s' % ', '.join(
-            '%s (install package %s)' % item for item in sorted(
-                missing.items())))
+def record(params, nodes, planned, repro=None):
+    """A recorded run of every node's ``check`` then ``create``: the
+    commands, holds and claims a real one would make.  What the host
+    would refuse (a disk in use) is kept in ``refused``, and the
+    recording goes on: ``plan`` shows it; create's real check raises
+    it."""
+    rec = context_mod.RecordingContext(params, nodes, planned, repro=repro)
+    for phase, method in (('preflight', 'check'), ('create', 'create')):
+        refused = set()
+        for node in nodes:
+            if refused.intersection(node.deps):
+                refused.add(node.name)      # nothing to build on
+                continue
+            try:
+                rec.record_node(node, phase, getattr(node, method))
+            except UsageError as err:
+                if str(err) not in rec.refused:
+                    rec.refused.append(str(err))
+                refused.add(node.name)
+    return rec
 
 
-def require_root(action):
-    if os.geteuid() != 0:
-        raise UsageError('%s needs root: run it as root (this tool never '
-                         'calls sudo itself)' % action)
+def plan_view(params, fmt, repro=None):
+    """``plan``: every node, its planned sizes and the commands create
+    will run, touching nothing."""
+    from diskimage_builder.block_device import config as config_mod
+    from diskimage_builder.block_device import planview
+    nodes = config_mod.build(config_mod.read_config(params), params)
+    planned = plan(params, nodes)
+    return planview.render(planview.build_plan(
+        nodes, planned, record(params, nodes, planned, repro)), fmt)
 
 
-def _checked(params, runner, action):
+def _checked(params, runner, action, repro):
     """Everything create checks before its first side effect: params,
-    nodes, the plan and what each node's preflight said it checked.
+    nodes, the plan, the host tools, and each node's checks of the host.
     Called with the lock held."""
-    data = load_config(params)
+    data = state_mod.load_build(params)
     params = data['params']
     nodes = load_nodes(data)
-    require_root(action)
-    check_tools(params, nodes)
+    trust.require_root(action)
     planned = plan(params, nodes)
+    recording = record(params, nodes, planned, repro)
+    tools_mod.check(tools_mod.needed(recording.commands, recording.holds))
+    ctx = context_mod.CheckContext(runner, params, nodes, planned,
+                                   repro=repro)
     checked = []
     for node in nodes:
-        checked.extend(node.preflight(runner, params) or [])
-    return params, nodes, planned, checked
+        checked.extend(node.check(ctx) or [])
+    return params, nodes, planned, recording, checked
 
 
 @contextlib.contextmanager
 def _locked_build(params, shared=False):
-    folder = state_folder(params)
+    folder = state_mod.state_dir(params['build-dir'])
     with state_mod.locked(folder, shared=shared) as present:
         if not present:
             raise StateError('%s does not exist: run dib-block-device init '
@@ -252,18 +176,21 @@ def _locked_build(params, shared=False):
         yield folder
 
 
-def check(params, runner):
+def check(params, runner, repro=None):
     """``create --check``: the checks of create, writing nothing."""
+    repro = repro or Repro.from_environ()
     with _locked_build(params):
-        params, nodes, planned, checked = _checked(params, runner,
-                                                   'create --check')
+        _, nodes, _, _, checked = _checked(params, runner,
+                                           'create --check', repro)
     return ['%d nodes loaded, host tools present, sizes planned, '
             'preflight passed' % len(nodes)] + checked
 
 
-def create(params, runner):
+def create(params, runner, repro=None):
+    repro = repro or Repro.from_environ()
     with _locked_build(params) as folder:
-        params, nodes, planned, _ = _checked(params, runner, 'create')
+        params, nodes, planned, recording, _ = _checked(
+            params, runner, 'create', repro)
         old = state_mod.State.load(folder)
         if old is not None and old.journal:
             raise StateError('a previous create still holds resources (%d '
@@ -271,95 +198,29 @@ def create(params, runner):
                              'cleanup first' % len(old.journal))
         state = state_mod.State(folder)
         state.save()
-        ctx = Context(runner, state, params, nodes, planned)
+        ctx = context_mod.RealContext(runner, state, params, nodes, planned,
+                                      repro=repro)
         step = None
         try:
-            for node in nodes:
-                step = node
-                for kind, name in node.claims():
-                    ctx.claim(node, kind, name)
-            for node in nodes:
-                step = node
-                node.create(ctx)
+            # Every host-wide name first: a second build wanting one is
+            # refused before anything is made.
+            for step, kind, name in recording.claims:
+                ctx.claim(step, kind, name)
+            for step in nodes:
+                step.create(ctx)
         except BaseException as err:
             LOG.error('creating %s (%s) failed: %s', step.name, step.path,
                       err)
-            _undo_after_failure(scope_of(runner, load_config(params),
-                                         folder), state)
+            teardown_mod.undo(teardown_mod.scope_of(
+                runner, state_mod.load_build(params), folder), state)
             raise
+        state.save()
     LOG.info('created %d nodes', len(nodes))
-
-
-def _undo_after_failure(scope, state):
-    LOG.info('undoing everything create did, in reverse order')
-    for failure in release_journal(scope, state, RELEASED_BY['delete']):
-        LOG.error('undo: %s', failure)
-
-
-def release_journal(scope, state, kinds, plugins=None):
-    """Release journal entries released by *kinds*, newest first.
-
-    Every entry is tried even when an earlier one fails; the failures are
-    returned together.  Released entries leave the journal at once; so do
-    entries whose resource is not this build's (left alone, reported).
-    """
-    failures = []
-    for entry in reversed(list(state.journal)):
-        if entry['released_by'] not in kinds:
-            continue
-        if entry['kind'] not in resources.RELEASERS:
-            # A plugin's own kinds are registered when its module loads.
-            plugin_mod.load_recorded([entry['plugin']], plugins)
-        try:
-            resources.release(scope, entry)
-        except resources.NotOurs as err:
-            failures.append('%s of node %s left alone: %s'
-                            % (entry['kind'], entry['node'], err))
-        except Exception as err:
-            failures.append('%s of node %s: %s' % (entry['kind'],
-                                                   entry['node'], err))
-            continue
-        state.drop(entry)
-    if state.unsaved is not None:
-        state.save_if_possible()
-    if state.unsaved is not None:
-        failures.append('%s: released resources the state file still lists; '
-                        'run cleanup again once it can be written (releasing '
-                        'them again is safe)' % state.unsaved)
-    return failures
-
-
-def teardown(params, runner, phase):
-    folder = state_folder(params)
-    with state_mod.locked(folder) as present:
-        if not present:
-            LOG.info('%s: no state folder %s, nothing to do', phase, folder)
-            return
-        state = state_mod.State.load(folder)
-        failures = []
-        if state is not None and state.journal:
-            require_root(phase)
-            data = load_config(params)
-            failures = release_journal(scope_of(runner, data, folder), state,
-                                       RELEASED_BY[phase],
-                                       data.get('plugins'))
-        if failures:
-            raise TeardownError('%s left %d resource(s) held:\n  %s' % (
-                phase, len(failures), '\n  '.join(failures)))
-        if phase in ('cleanup', 'delete'):
-            shutil.rmtree(folder)
-            LOG.info('%s: removed %s', phase, folder)
-
-
-# What writefstab writes: the file below built/etc, and the node result
-# key holding each node's line.  Plugins add their lines by recording
-# these keys (fstab for filesystems, crypttab for LUKS, mdadm.conf for md).
-SYSTEM_FILES = ('fstab', 'crypttab', 'mdadm.conf')
 
 
 def write_fstab(params):
     with _locked_build(params) as folder:
-        data = load_config(params)
+        data = state_mod.load_build(params)
         state = state_mod.State.load(folder)
         if state is None:
             raise StateError('no state in %s: run create first' % folder)
@@ -378,7 +239,7 @@ def write_fstab(params):
 def system_files(specs, state):
     """(file name, text, line count) of each file writefstab writes:
     the fstab always, the others when a node recorded a line for them."""
-    for filename in SYSTEM_FILES:
+    for filename in node_mod.SYSTEM_FILES:
         lines = [state.results(spec['name'])[filename] for spec in specs
                  if state.results(spec['name']).get(filename)]
         if lines or filename == 'fstab':
@@ -386,64 +247,19 @@ def system_files(specs, state):
                 len(lines)
 
 
-def cleanup_from_system(params, runner):
-    """Release what a build holds when its state file cannot be trusted.
-
-    What is released is found on the system: mounts below ``mount-base``,
-    then each node's own resources (mappings, arrays, VGs, loop devices of
-    its images) in reverse creation order, then loop devices backed by
-    files under ``image-dir`` when the config itself is unreadable.
-    """
-    require_root('cleanup --from-system')
+def cleanup_from_system(params, runner, repro=None):
+    """Release what a build holds when its state file cannot be trusted
+    (see :func:`teardown.from_system`)."""
+    from diskimage_builder.block_device import config as config_mod
+    trust.require_root('cleanup --from-system')
     trust.check_params_folders(params)
-    with state_mod.locked(state_folder(params)):
-        _cleanup_from_system(params, runner)
-
-
-def _cleanup_from_system(params, runner):
-    folder = state_folder(params)
-    entries = []
-    mount_base = params.get('mount-base')
-    if mount_base and os.path.isdir(mount_base):
-        for target in sorted(host_lib.HOST.mounts_below(mount_base),
-                             reverse=True):
-            entries.append(('mount', {'target': target}, 'mount'))
-    try:
-        from diskimage_builder.block_device import config as config_mod
-        nodes = config_mod.build(config_mod.read_config(params), params)
-    except BlockDeviceError as err:
-        LOG.warning('the config cannot be read (%s): releasing by '
-                    'mount-base and image-dir alone', err)
-        nodes = None
-    for node in reversed(nodes or []):
-        for kind, args in node.held_resources(params):
-            entries.append((kind, args, node.plugin))
-    images = {n.facts['image_path'] for n in nodes or []
-              if n.facts.get('image_path')}
-    if nodes is None and params.get('image-dir'):
-        for loop in host_lib.HOST.loops_below(params['image-dir']):
-            images.add(loop.backing)
-            entries.append(('loop', {'file': loop.backing}, 'local_loop'))
-    scope = resources.Scope(
-        runner=runner, image_paths=frozenset(images), mount_base=mount_base,
-        image_dir=params.get('image-dir'), owner=os.path.realpath(folder),
-        from_system=True)
-    failures = []
-    for kind, args, plugin in entries:
-        entry = {'kind': kind, 'args': args, 'node': '(system)',
-                 'plugin': plugin}
-        if kind not in resources.RELEASERS:
-            plugin_mod.load(plugin)
+    with state_mod.locked(state_mod.state_dir(params['build-dir'])):
         try:
-            resources.release(scope, entry)
-        except Exception as err:
-            failures.append('%s %s: %s' % (kind, args, err))
-    claims.drop_all_of(os.path.realpath(folder))
-    if failures:
-        raise TeardownError('cleanup --from-system left %d resource(s) '
-                            'held:\n  %s' % (len(failures),
-                                             '\n  '.join(failures)))
-    if os.path.isdir(folder):
-        shutil.rmtree(folder)
-    LOG.info('cleanup --from-system: released %d resource(s) found on the '
-             'system', len(entries))
+            nodes = config_mod.build(config_mod.read_config(params), params)
+            recording = record(params, nodes, plan(params, nodes),
+                               repro or Repro.from_environ())
+        except BlockDeviceError as err:
+            LOG.warning('the config cannot be read (%s): releasing by '
+                        'mount-base and image-dir alone', err)
+            recording = None
+        teardown_mod.from_system(params, runner, recording)

@@ -24,8 +24,11 @@ import time
 from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import params_file
 from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import UsageError
+from diskimage_builder.block_device.repro import Repro
+from diskimage_builder.block_device.teardown import teardown
 
 LOG = logging.getLogger(__name__)
 FORMATS = ('raw', 'qcow2', 'vmdk', 'vhdx', 'vdi')
@@ -73,9 +76,7 @@ def default_size(root):
 
 
 def build(args, runner):
-    if getattr(args, 'seed', None):
-        # The phases run in this process and read the seed from here.
-        os.environ['DIB_BLOCK_DEVICE_SEED'] = args.seed
+    repro = Repro.from_environ(seed=getattr(args, 'seed', None))
     root, output, fmt = check_args(args)
     size = args.size or '%d' % default_size(root)
     sizes.parse_size_at(size, '--size')
@@ -88,10 +89,10 @@ def build(args, runner):
                                  err.strerror))
     params = _params(scratch, args.config, size)
     try:
-        raw = _build_raw(params, runner, root)
+        raw = _build_raw(params, runner, root, repro)
         _convert(runner, raw, output, fmt, args.compress)
     except BaseException:
-        blockdevice.teardown(params, runner, 'delete')
+        teardown(params, runner, 'delete')
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -144,19 +145,19 @@ def _params(scratch, config, size):
     return params
 
 
-def _build_raw(params, runner, root):
+def _build_raw(params, runner, root, repro):
     blockdevice.init(params)
-    data = blockdevice.load_config(params)
+    data = state_mod.load_build(params)
     image = data['values']['image-path']
     if not image:
         raise UsageError('build needs a config whose first disk is a '
                          'local_loop image')
-    blockdevice.create(params, runner)
+    blockdevice.create(params, runner, repro)
     _copy(runner, root, params['mount-base'])
     blockdevice.write_fstab(params)
     _install_fstab(params)
-    blockdevice.teardown(params, runner, 'umount')
-    blockdevice.teardown(params, runner, 'cleanup')
+    teardown(params, runner, 'umount')
+    teardown(params, runner, 'cleanup')
     return image
 
 

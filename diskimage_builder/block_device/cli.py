@@ -113,7 +113,8 @@ def run(args):
     elif args.phase == 'writefstab':
         blockdevice.write_fstab(params)
     else:
-        blockdevice.teardown(params, Runner(), args.phase)
+        from diskimage_builder.block_device.teardown import teardown
+        teardown(params, Runner(), args.phase)
 
 
 def plan_params(args):

@@ -12,7 +12,8 @@ from diskimage_builder.block_device.errors import ConfigError
 
 
 def order(nodes):
-    """Return *nodes* (objects with .name, .path, .deps) in creation order."""
+    """Return *nodes* (objects with .name, .path, .deps and maybe .after)
+    in creation order."""
     by_name = {}
     for node in nodes:
         if node.name in by_name:
@@ -30,7 +31,9 @@ def order(nodes):
                                   % (dep, ', '.join(sorted(
                                       n for n in by_name
                                       if not n.startswith('table:')))))
-        sorter.add(node.name, *node.deps)
+        # A node may also be ordered after nodes it does not build on
+        # (an fstab line after the line of the mount before it).
+        sorter.add(node.name, *node.deps, *getattr(node, 'after', ()))
     try:
         sorter.prepare()
     except graphlib.CycleError as err:

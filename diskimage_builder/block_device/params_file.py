@@ -1,6 +1,7 @@
-"""Reading the params file.  Kept apart from :mod:`config` (PyYAML,
-schemas): ``getval`` needs only the build dir, and the image builder calls
-it many times per image."""
+"""Reading the input files (the params file, the config) as text.  Kept
+apart from :mod:`config` and :mod:`yamldoc` (PyYAML, schemas): ``getval``
+needs only the build dir, and the image builder calls it many times per
+image."""
 import os
 import stat
 
@@ -125,8 +126,8 @@ def build_dir_only(path):
     text = read(path)
     params = _plain_params(text)
     if params is None:
-        from diskimage_builder.block_device.config import load_yaml
-        params = load_yaml(text, 'params', 'params')
+        from diskimage_builder.block_device import yamldoc
+        params = yamldoc.load(text, 'params', 'params')
     if not isinstance(params, dict) or not params.get('build-dir'):
         raise ConfigError('params.build-dir', 'is required but missing')
     return params['build-dir']

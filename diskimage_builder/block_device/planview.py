@@ -8,50 +8,56 @@ format below) and Graphviz dot.  The JSON document::
      "nodes": [{"name", "plugin", "kind", "path", "deps",
                 "facts": {...},      # what init knows: label, mount point
                 "planned": {...}}],  # sizes, offsets, extents, in bytes
-     "fstab": ["LABEL=... / ext4 defaults 0 1", ...],
+     "fstab": ["LABEL=... / ext4 defaults 0 2", ...],
+     "files": {"crypttab": [...], "mdadm.conf": [...]},  # when any
      "commands": [{"node", "phase",      # "preflight" or "create"
                    "argv": [...],
-                   "when": "..."}]}      # only on conditional commands
+                   "when": "..."}],      # only on conditional commands
+     "refused": ["..."]}                 # what the host refuses now
 
-Nodes and commands are in creation order.  Values that only exist once
-created (a filesystem UUID) are absent; a device known only once created
-is a placeholder ``<device of NAME>`` in the commands.
+Nodes and commands are in creation order.  A value only a real run knows
+(a device, a filesystem UUID) is a placeholder: ``<device of NAME>``,
+``<uuid of NAME>``.
 """
 import json
 import re
 import shlex
 
-from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device.context import PLACEHOLDER_PATTERN
+from diskimage_builder.block_device.host import unescape
+from diskimage_builder.block_device.node import SYSTEM_FILES
 
 PLAN_FORMAT_VERSION = 1
 
 
-def build_plan(params, nodes, planned, commands=()):
+def build_plan(nodes, planned, recording):
+    """The plan document of *nodes*, their :class:`Planned` and a
+    recorded run of their check and create."""
     out = []
     for node in nodes:
+        plan = planned.get(node.name)
         out.append({'name': node.name, 'plugin': node.plugin,
                     'kind': node.kind, 'path': node.path,
                     'deps': node.deps, 'facts': node.facts,
-                    'planned': planned.get(node.name, {})})
+                    'planned': plan.to_json() if plan else {}})
+    files = {}
+    for filename in SYSTEM_FILES:
+        lines = [_readable(recording.recorded[node.name][filename])
+                 for node in nodes
+                 if filename in recording.recorded.get(node.name, {})]
+        if lines or filename == 'fstab':
+            files[filename] = lines
     return {'version': PLAN_FORMAT_VERSION, 'nodes': out,
-            'fstab': _fstab_preview(nodes), 'commands': list(commands)}
+            'fstab': files.pop('fstab'), 'files': files,
+            'commands': list(recording.commands),
+            'refused': list(recording.refused)}
 
 
-def _fstab_preview(nodes):
-    by_name = {node.name: node for node in nodes}
-    lines = []
-    for node in nodes:
-        if node.kind != 'fstab':
-            continue
-        mount = by_name[node.deps[0]]
-        mkfs = by_name[mount.deps[0]]
-        spec = node.options.get('spec', 'label')
-        source = ('LABEL=%s' % mkfs.facts['label'] if spec == 'label'
-                  else '%s=<known after create>' % spec.upper())
-        lines.append(node.line(mkfs.facts['fstype'],
-                               mount.facts['mount_point'], source))
-    return lines
+def _readable(line):
+    """*line* with its placeholders as written, not escaped as the file
+    escapes spaces (``<uuid of root>``, not ``<uuid\\040of\\040root>``)."""
+    return re.sub(r'<[^<>\s]+>', lambda found: unescape(found.group()), line)
 
 
 def render(plan, fmt):
@@ -99,8 +105,13 @@ def _tree(plan):
 
     for root in roots:
         walk(root, '', True, True)
-    if plan['fstab']:
-        lines += ['', 'fstab:'] + ['  ' + line for line in plan['fstab']]
+    for filename, text in [('fstab', plan['fstab'])] + sorted(
+            plan['files'].items()):
+        if text:
+            lines += ['', filename + ':'] + ['  ' + line for line in text]
+    if plan['refused']:
+        lines += ['', 'create would refuse, as the host is now:'] + [
+            '  ' + line for line in plan['refused']]
     if plan['commands']:
         lines += ['', 'commands:']
         for entry in plan['commands']:
@@ -112,67 +123,8 @@ def _tree(plan):
 
 def show_argv(argv):
     """A command line to read or paste; placeholders stay readable."""
-    return ' '.join(arg if re.search(plugin.PLACEHOLDER_PATTERN, arg)
+    return ' '.join(arg if re.search(PLACEHOLDER_PATTERN, arg)
                     else shlex.quote(arg) for arg in argv)
-
-
-def compare_commands(planned, ran):
-    """How the commands create *ran* (argv lists, in order) differ from
-    the *planned* ones; an empty list when they are the same.
-
-    A placeholder matches any one value, but the same value wherever it
-    appears; a conditional planned command may be missing.
-    """
-    bound = {}
-    problems = []
-    position = 0
-    for entry in planned:
-        actual = ran[position] if position < len(ran) else None
-        values = _match(entry['argv'], actual, bound)
-        if values is not None:
-            bound.update(values)
-            position += 1
-        elif not entry.get('when'):
-            problems.append('command %d: planned %s, ran %s' % (
-                position + 1, show_argv(entry['argv']),
-                'nothing more' if actual is None else shlex.join(actual)))
-            return problems
-    problems += ['command %d: ran %s, which was not planned'
-                 % (number + 1, shlex.join(argv))
-                 for number, argv in enumerate(ran[position:], position)]
-    return problems
-
-
-def _match(pattern, argv, bound):
-    """The placeholder values that make *pattern* read as *argv*, or None
-    when no values do."""
-    if argv is None or len(pattern) != len(argv):
-        return None
-    values = {}
-    for want, got in zip(pattern, argv):
-        names = re.findall(plugin.PLACEHOLDER_PATTERN, want)
-        groups = {}
-        regex = ''
-        for index, piece in enumerate(re.split(plugin.PLACEHOLDER_PATTERN,
-                                               want)):
-            regex += re.escape(piece)
-            if index == len(names):
-                break
-            name = names[index]
-            known = bound.get(name, values.get(name))
-            if known is not None:
-                regex += re.escape(known)
-            elif name in groups:
-                regex += '(?P=%s)' % groups[name]
-            else:
-                groups[name] = 'p%d' % index
-                regex += '(?P<p%d>[^,]+?)' % index
-        found = re.fullmatch(regex, got)
-        if found is None:
-            return None
-        values.update((name, found.group(group))
-                      for name, group in groups.items())
-    return values
 
 
 def _size(value):

@@ -1,18 +1,28 @@
-"""Plugin and node base classes, and the stevedore loader.
+"""The plugin base class and the stevedore loader.
 
 A *plugin* is one kind of config entry (``local_loop``, ``mkfs``...),
 registered under the entry-point namespace
 ``diskimage_builder.block_device.plugin``; the entry-point name is the key
-used in the YAML.  It owns a JSON schema for its options and turns one
-flattened entry into one or more *nodes*.
-
-A *node* is one real thing the build creates: an image file with its loop
-device, a partition table, a partition, a filesystem, a mount.  Its
-``create`` journals each resource (``ctx.hold``) before acquiring it; the
-release of every kind of resource lives in :mod:`resources`, so teardown
-needs nothing but the state file.
+used in the YAML.  It owns a JSON schema for its options (with a
+``description`` for each: the schema is their documentation) and turns
+one flattened entry into one or more *nodes* (:mod:`node`: the node
+contract, re-exported here for plugin authors).
 """
 from diskimage_builder.block_device.errors import ConfigError
+from diskimage_builder.block_device.node import BLOCK_DEVICE  # noqa: F401
+from diskimage_builder.block_device.node import FILESYSTEM  # noqa: F401
+from diskimage_builder.block_device.node import LVM_LV  # noqa: F401
+from diskimage_builder.block_device.node import LVM_PV  # noqa: F401
+from diskimage_builder.block_device.node import LVM_THIN_POOL  # noqa: F401
+from diskimage_builder.block_device.node import LVM_VG  # noqa: F401
+from diskimage_builder.block_device.node import MOUNT  # noqa: F401
+from diskimage_builder.block_device.node import Node  # noqa: F401
+from diskimage_builder.block_device.node import PARTITION  # noqa: F401
+from diskimage_builder.block_device.node import PARTITION_TABLE  # noqa
+from diskimage_builder.block_device.node import as_list  # noqa: F401
+from diskimage_builder.block_device.node import dependents  # noqa: F401
+from diskimage_builder.block_device.node import describe  # noqa: F401
+from diskimage_builder.block_device.node import earlier  # noqa: F401
 
 NAMESPACE = 'diskimage_builder.block_device.plugin'
 
@@ -32,95 +42,11 @@ LOOSE_NAME_SCHEMA = {'type': 'string',
 BASE_SCHEMA = LOOSE_NAME_SCHEMA
 
 
-# What a node provides to the nodes built on it.
-BLOCK_DEVICE = 'block-device'   # a device node children can use as base
-FILESYSTEM = 'filesystem'       # a filesystem (or swap area)
-MOUNT = 'mount'                 # a mount point of the image
-
-
-class Node:
-    """One node of the graph; built at init, rebuilt from JSON later."""
-
-    kind = None          # key of the node class within its plugin
-    level = None         # 0 for the nodes that provide a disk
-    provides = frozenset()
-
-    def __init__(self, plugin, name, path, deps, options, facts=None):
-        self.plugin = plugin
-        self.name = name
-        self.path = path
-        self.deps = list(deps)
-        self.options = options
-        # Static facts the init phase works out (label, mount point...):
-        # getval reads them without importing any plugin.
-        self.facts = facts or {}
-
-    def to_json(self):
-        return {'plugin': self.plugin, 'kind': self.kind, 'name': self.name,
-                'path': self.path, 'deps': self.deps, 'level': self.level,
-                'options': self.options, 'facts': self.facts}
-
-    @classmethod
-    def from_json(cls, spec):
-        return cls(spec['plugin'], spec['name'], spec['path'], spec['deps'],
-                   spec['options'], spec['facts'])
-
-    # -- init: whole-config checks ---------------------------------------
-    def link(self, graph):
-        """Add dependencies that only the whole graph reveals."""
-
-    def validate(self, graph, params):
-        """Raise ConfigError for anything wrong with this node in *graph*."""
-
-    def identifiers(self):
-        """Identifiers the config gives this node that must be unique in
-        the image, as (namespace, normalised value, YAML path): a
-        filesystem UUID, a PARTUUID, a device-mapper name.  init refuses
-        two nodes with the same one."""
-        return []
-
-    # -- create ---------------------------------------------------------
-    def tools(self, params):
-        """Host commands this node runs: {command: Debian package}."""
-        return {}
-
-    def plan(self, pctx):
-        """Work out sizes and offsets with no side effect (may raise)."""
-
-    def claims(self):
-        """Host-wide names this node takes, as (kind, name) pairs: an image
-        path, a VG, mapper or md name.  create claims them all before
-        anything else, so two builds can never share one."""
-        return []
-
-    def held_resources(self, params):
-        """The journal entries (kind, args) this node would hold once
-        created: ``cleanup --from-system`` releases them when the state
-        file is lost or damaged."""
-        return []
-
-    def preflight(self, runner, params):
-        """Read-only checks of the host right before create (a VG or
-        mapper name already taken...); raise UsageError to refuse.  May
-        return lines saying what was checked (``create --check`` prints
-        them)."""
-
-    def preflight_commands(self, pctx):
-        """The read-only commands ``preflight`` will run, as
-        :func:`command` entries (``plan`` lists them)."""
-        return []
-
-    def commands(self, pctx):
-        """The commands ``create`` will run for this node, in order, as
-        :func:`command` entries.  Build them with the same argv functions
-        ``create`` uses, giving ``pctx.device(name)`` where create gives
-        ``ctx.device(name)``: the plan then says exactly what create
-        does."""
-        return []
-
-    def create(self, ctx):
-        raise NotImplementedError(
-            '%s node %s has no create step' % (self.plugin, self.name))
+def documented(schema, description):
+    """*schema* with a *description* for the README's option table (the
+    schema is the one place an option is described), keeping the
+    schema's own wording for its errors."""
+    return {'allOf': [schema], 'description': description}
 
 
 class Plugin:
@@ -277,38 +203,3 @@ def names():
     group = (eps.select(group=NAMESPACE) if hasattr(eps, 'select')
              else eps.get(NAMESPACE, []))
     return sorted({ep.name for ep in group})
-
-
-# What plan shows for a value only create knows (a loop device, a
-# partition node, a mapper node): planned and run commands are compared
-# with each placeholder matching one value, the same value everywhere.
-PLACEHOLDER = '<device of %s>'
-PLACEHOLDER_PATTERN = r'<device of [A-Za-z0-9_.+:-]+>'
-
-
-def placeholder(name):
-    return PLACEHOLDER % name
-
-
-def command(argv, when=None):
-    """A planned command; *when* says what makes a conditional one run
-    (it may then be absent from what create ran)."""
-    entry = {'argv': [str(arg) for arg in argv]}
-    if when:
-        entry['when'] = when
-    return entry
-
-
-def earlier(graph, node):
-    """The nodes created before *node* (*graph* is in creation order)."""
-    for other in graph.values():
-        if other is node:
-            return
-        yield other
-
-
-def as_list(value):
-    """A ``base`` may be one name or a list of names."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]

@@ -29,13 +29,28 @@ from diskimage_builder.block_device.runner import CommandError
 
 LOG = logging.getLogger(__name__)
 RELEASERS = {}
+RELEASE_TOOLS = {}
+# Kinds ``cleanup --from-system`` can find on the system without a
+# journal (by a path or a name the config gives).
+BY_NAME = set()
 
 
-def releaser(kind):
+def releaser(kind, tools=(), by_name=False):
+    """Register the release of *kind*; *tools* are the commands it runs
+    (or a function of the entry's arguments giving them); *by_name*: it
+    can find the resource without its recorded identity."""
     def register(func):
         RELEASERS[kind] = func
+        RELEASE_TOOLS[kind] = tools
+        if by_name:
+            BY_NAME.add(kind)
         return func
     return register
+
+
+def release_tools(kind, args):
+    tools = RELEASE_TOOLS.get(kind, ())
+    return tuple(tools(args) if callable(tools) else tools)
 
 
 class ReleaseError(Exception):
@@ -115,7 +130,7 @@ def release_image_file(scope, args):
 
 # -- loop devices -------------------------------------------------------
 
-@releaser('loop')
+@releaser('loop', tools=('losetup',), by_name=True)
 def release_loop(scope, args):
     """Detach the loop devices backed by this build's image file, known by
     device and inode (the process may have died between losetup and
@@ -185,10 +200,14 @@ def our_mount(scope, args):
     return top
 
 
-@releaser('mount')
+@releaser('mount', tools=('sync', 'fstrim', 'umount', 'fuser'),
+          by_name=True)
 def release_mount(scope, args):
     if our_mount(scope, args) is not None:
         unmount(scope.runner, args['target'])
+
+
+UNMOUNT_TOOLS = ('sync', 'fstrim', 'umount', 'fuser')
 
 
 def unmount(runner, target):

@@ -159,6 +159,14 @@ def load_config(folder):
     return data
 
 
+def load_build(params):
+    """config.json of the build of *params*, its params checked again as
+    at init (the folders may have changed hands since)."""
+    data = load_config(state_dir(params['build-dir']))
+    trust.check_params_folders(data['params'])
+    return data
+
+
 class State:
     """Node results and the journal of held resources (``state.json``)."""
 
@@ -211,8 +219,11 @@ class State:
         return self.data['results'].get(name, {})
 
     def record(self, name, **values):
+        """Keep what node *name* found.  Saved with the next journal
+        entry or at the end of create, not at once: teardown needs only
+        the journal, and one fsync per partition would make a table of
+        128 partitions slow."""
         self.data['results'].setdefault(name, {}).update(values)
-        self.save()
 
     # -- journal ----------------------------------------------------------
     @property

@@ -225,3 +225,9 @@ def write_file_below(base, relative, data, mode=0o644, keep=False):
         os.close(out)
         os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
     return True
+
+
+def require_root(action):
+    if os.geteuid() != 0:
+        raise UsageError('%s needs root: run it as root (this tool never '
+                         'calls sudo itself)' % action)

@@ -163,12 +163,53 @@ class Host:
                 return entry
         return None
 
+    def write_blocks(self, device, writes, reread=False):
+        """Write (offset, bytes) pairs to *device*, durably; with
+        *reread*, have the kernel drop the partitions it knew and read the
+        new table (BLKRRPART)."""
+        fd = os.open(device, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            for offset, data in writes:
+                os.pwrite(fd, data, offset)
+            os.fsync(fd)
+            if reread:
+                fcntl.ioctl(fd, BLKRRPART)
+        except OSError as err:
+            raise BlockDeviceError('cannot write to %s: %s'
+                                   % (device, err.strerror or err))
+        finally:
+            os.close(fd)
+
+    def tune(self, path, value):
+        """Set the kernel tunable *path* (below the sysfs root); False
+        when it cannot be set."""
+        try:
+            with open(os.path.join(self.sys_root, path), 'w') as knob:
+                knob.write(value)
+        except OSError:
+            return False
+        return True
+
     def reread_partitions(self, node):
         fd = os.open(node, os.O_RDONLY | os.O_CLOEXEC)
         try:
             fcntl.ioctl(fd, BLKRRPART)
         finally:
             os.close(fd)
+
+    def reread_until_gone(self, node, left, wait):
+        """Have the kernel re-read the table of *node* until *left()*
+        (its partitions) is empty or *wait* seconds passed: udev may still
+        be probing a partition (EBUSY) after a wipe."""
+        deadline = time.monotonic() + wait
+        while left():
+            try:
+                self.reread_partitions(node)
+                return
+            except OSError as err:
+                if err.errno != errno.EBUSY or time.monotonic() > deadline:
+                    return
+            time.sleep(0.2)
 
     def open_exclusive(self, path):
         os.close(os.open(path, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))

@@ -6,8 +6,8 @@
         directory: /var/tmp   # default: params image-dir
         block_size: 4096      # 512 (default) or 4096; env DIB_BLOCK_SIZE wins
 
-Host tools: losetup (util-linux).  The loop device scans partitions
-itself (``--partscan``), so no device-mapper or kpartx is needed.
+The loop device scans partitions itself (``--partscan``), so no
+device-mapper or kpartx is needed.
 """
 import os
 
@@ -33,17 +33,7 @@ class LoopNode(plugin.Node):
             return None
         return sizes.parse_size_at(size, self._size_path())
 
-    def block_size(self):
-        env = os.environ.get('DIB_BLOCK_SIZE')
-        if env:
-            if env not in ('512', '4096'):
-                raise ConfigError('DIB_BLOCK_SIZE', 'expected 512 or 4096, '
-                                  'got %r' % env)
-            return int(env)
-        return self.options.get('block_size', 512)
-
     def validate(self, graph, params):
-        self.block_size()
         self._size(params)
         if 'directory' in self.options:
             # As params image-dir is checked (trust), before anything.
@@ -66,22 +56,12 @@ class LoopNode(plugin.Node):
             return ('the image folder %s is not a directory' % folder)
         return None
 
-    def preflight(self, runner, params):
+    def check(self, ctx):
         # Again right before create: the folder may have changed since
         # init, and nothing is attached yet.
         problem = self._image_problem()
         if problem:
             raise UsageError('%s: %s' % (self.path, problem))
-
-    def tools(self, params):
-        return {'losetup': 'util-linux'}
-
-    def claims(self):
-        return [('image', self.facts['image_path'])]
-
-    def held_resources(self, params):
-        path = self.facts['image_path']
-        return [('loop', {'file': path})]
 
     def plan(self, pctx):
         size = self._size(pctx.params)
@@ -90,64 +70,55 @@ class LoopNode(plugin.Node):
                 return
             raise ConfigError(self.path + '.size', 'no size: set size here '
                               'or image-size in the params')
-        block = self.block_size()
+        block = self.facts['block_size']
         if size < 1024 * 1024 or size % block:
             raise ConfigError(self._size_path(), 'the image size %d is '
                               'not a whole number of %d-byte sectors of at '
                               'least 1MiB' % (size, block))
         # A new sparse file reads as zeros: mkfs need not discard or zero.
-        pctx.of(self.name).update(size=size, sector_size=block, zeroed=True)
-
-    @staticmethod
-    def losetup_argv(path, sector_size):
-        argv = ['losetup', '--find', '--show', '--partscan']
-        if sector_size != 512:
-            argv += ['--sector-size', str(sector_size)]
-        return argv + [path]
-
-    def commands(self, pctx):
-        planned = pctx.planned[self.name]
-        return [plugin.command(self.losetup_argv(self.facts['image_path'],
-                                                 planned['sector_size']))]
+        pctx.set(self, size=size, sector_size=block, zeroed=True)
 
     def create(self, ctx):
         path = self.facts['image_path']
-        planned = ctx.planned[self.name]
-        trust.make_dirs(os.path.dirname(path), self.path + '.directory')
+        planned = ctx.plan_of(self.name)
+        ctx.claim(self, 'image', path)
+        ctx.make_dirs(os.path.dirname(path), self.path + '.directory')
         image = ctx.hold(self, 'image-file', released_by='delete', path=path)
         try:
-            made = _make_sparse(path, planned['size'])
+            made = ctx.make_file(path, planned.size)
         except OSError as err:
             # EFBIG: the filesystem's largest file is smaller (ext2 with
             # 1 KiB blocks: 16 GiB); ENOSPC, EDQUOT: one that allocates.
             raise UsageError('%s: cannot make the %s image %s in %s: %s'
-                             % (self.path, sizes.human(planned['size']),
+                             % (self.path, sizes.human(planned.size),
                                 os.path.basename(path), os.path.dirname(path),
                                 err.strerror))
         ctx.update(image, **made)
         loop = ctx.hold(self, 'loop', file=path, **made)
-        device = ctx.runner.run(self.losetup_argv(
-            path, planned['sector_size'])).stdout.strip()
+        device = ctx.run(losetup_argv(path, planned.sector_size)
+                         ).stdout.strip()
         ctx.update(loop, device=device, devnum=ctx.host.devnum(device))
-        ctx.record(self, device=device, image_path=path,
-                   size=planned['size'],
-                   sector_size=planned['sector_size'])
+        ctx.record(self, device=device, image_path=path, size=planned.size,
+                   sector_size=planned.sector_size)
 
 
-def _make_sparse(path, size):
-    """Make the image file; return its identity (device and inode).  A
-    left-over image of an earlier build is replaced, never reused; a
-    symlink planted at the path is removed, never followed."""
-    if os.path.lexists(path):
-        os.unlink(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                 0o644)
-    try:
-        info = os.fstat(fd)
-        os.ftruncate(fd, size)
-    finally:
-        os.close(fd)
-    return {'dev': info.st_dev, 'ino': info.st_ino}
+def losetup_argv(path, sector_size):
+    argv = ['losetup', '--find', '--show', '--partscan']
+    if sector_size != 512:
+        argv += ['--sector-size', str(sector_size)]
+    return argv + [path]
+
+
+def block_size(options):
+    """The sector size of the image: DIB_BLOCK_SIZE (as diskimage-builder
+    sets it for a whole build), else the option, else 512."""
+    env = os.environ.get('DIB_BLOCK_SIZE')
+    if env:
+        if env not in ('512', '4096'):
+            raise ConfigError('DIB_BLOCK_SIZE', 'expected 512 or 4096, '
+                              'got %r' % env)
+        return int(env)
+    return options.get('block_size', 512)
 
 
 class LocalLoop(plugin.Plugin):
@@ -156,10 +127,16 @@ class LocalLoop(plugin.Plugin):
         'additionalProperties': False,
         'required': ['name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
-            'size': {'type': ['string', 'integer']},
-            'directory': {'type': 'string', 'minLength': 1},
-            'block_size': {'enum': [512, 4096]},
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA,
+                'required; the image is ``<directory>/<name>.raw``'),
+            'size': {'type': ['string', 'integer'], 'description':
+                     'default: params ``image-size``'},
+            'directory': {'type': 'string', 'minLength': 1, 'description':
+                          'default: params ``image-dir``'},
+            'block_size': {'enum': [512, 4096], 'description':
+                           '``512`` (default) or ``4096``; '
+                           '``DIB_BLOCK_SIZE`` overrides'},
         },
     }
     NODE_TYPES = (LoopNode,)
@@ -181,4 +158,5 @@ class LocalLoop(plugin.Plugin):
         if 'size' in options:
             sizes.parse_size_at(options['size'], path + '.size')
         return [LoopNode(plugin_name, options['name'], path, [], options,
-                         {'image_path': image})]
+                         {'image_path': image,
+                          'block_size': block_size(options)})]

@@ -40,7 +40,6 @@ import re
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
-from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
@@ -56,7 +55,6 @@ DM_ENV = {'DM_DISABLE_UDEV': '1'}
 HEADER_BYTES = {'luks2': 16 * MIB, 'luks1': 2 * MIB}
 UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                 '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
-NOT_BLOCK_KINDS = ('mkfs', 'mount', 'fstab', 'table', 'pv', 'vg')
 # cryptsetup's own bounds (cryptsetup-luksFormat(8), PBKDF costs).
 MIN_ITERATIONS = {'pbkdf2': 1000, 'argon2i': 4, 'argon2id': 4}
 
@@ -156,7 +154,7 @@ def is_mapping_of(dm_uuid, luks_uuid):
         luks_uuid.replace('-', '').lower() in dm_uuid.lower()
 
 
-@resources.releaser('luks-mapping')
+@resources.releaser('luks-mapping', tools=('cryptsetup',), by_name=True)
 def release_mapping(scope, args):
     name = args['name']
     dm = scope.host.dm_devices().get(name)
@@ -184,17 +182,11 @@ class CryptNode(plugin.Node):
     """A LUKS header on the base device and its open mapping."""
     kind = 'crypt'
     provides = frozenset([plugin.BLOCK_DEVICE])
+    accepts = (plugin.BLOCK_DEVICE,)
 
     @property
     def luks_type(self):
         return self.options.get('type', 'luks2')
-
-    def validate(self, graph, params):
-        base = graph[self.deps[0]]
-        if base.kind in NOT_BLOCK_KINDS:
-            raise ConfigError(self.path + '.base', 'crypt needs a block '
-                              'device as base; %s is a %s node'
-                              % (base.name, base.kind))
 
     def identifiers(self):
         # A LUKS UUID is in /dev/disk/by-uuid beside the filesystems'; the
@@ -205,33 +197,22 @@ class CryptNode(plugin.Node):
                           self.path + '.uuid'))
         return found
 
-    def tools(self, params):
-        return {'cryptsetup': 'cryptsetup-bin'}
-
     def plan(self, pctx):
-        base = pctx.planned.get(self.deps[0], {})
-        if 'size' not in base:
+        base = pctx.of(self.deps[0])
+        if base.size is None:
             return
         header = HEADER_BYTES[self.luks_type]
-        if base['size'] < header + MIB:
+        if base.size < header + MIB:
             raise ConfigError(self.path, 'base %s is %d bytes: a %s header '
                               'alone takes %d MiB, and at least 1 MiB must '
-                              'be left for data' % (self.deps[0],
-                                                    base['size'],
+                              'be left for data' % (self.deps[0], base.size,
                                                     self.luks_type,
                                                     header // MIB))
-        pctx.of(self.name).update(size=base['size'] - header,
-                                  sector_size=base.get('sector_size', 512))
+        pctx.set(self, size=base.size - header)
 
-    def claims(self):
-        return [('mapper', self.name)]
-
-    def held_resources(self, params):
-        return [('luks-mapping', {'name': self.name})]
-
-    def preflight(self, runner, params):
-        if self.name in host_lib.HOST.dm_devices() or os.path.lexists(
-                os.path.join(host_lib.HOST.dev_root, 'mapper', self.name)):
+    def check(self, ctx):
+        if self.name in ctx.host.dm_devices() or os.path.lexists(
+                os.path.join(ctx.host.dev_root, 'mapper', self.name)):
             raise UsageError('%s: a device-mapper device %s already exists '
                              'on this host: close it (cryptsetup close %s) '
                              'or release the build that left it '
@@ -265,22 +246,16 @@ class CryptNode(plugin.Node):
             raise UsageError('%s.key-file: %s is empty' % (self.path, path))
         return data
 
-    def commands(self, pctx):
-        device = pctx.device(self.deps[0])
-        return [plugin.command(argv) for argv in (
-            format_argv(self.options, device), uuid_argv(device),
-            open_argv(self.luks_type, device, self.name))]
-
     def create(self, ctx):
+        ctx.claim(self, 'mapper', self.name)
         device = ctx.device(self.deps[0])
-        key = self.key()
-        ctx.runner.run(format_argv(self.options, device), stdin=key,
-                       env=DM_ENV)
-        luks_uuid = ctx.runner.run(uuid_argv(device),
-                                   env=DM_ENV).stdout.strip()
+        key = ctx.secret(self.key)
+        ctx.run(format_argv(self.options, device), stdin=key, env=DM_ENV)
+        luks_uuid = ctx.known(ctx.run(uuid_argv(device), env=DM_ENV)
+                              .stdout.strip(), 'LUKS UUID of %s' % self.name)
         ctx.hold(self, 'luks-mapping', name=self.name, uuid=luks_uuid)
-        ctx.runner.run(open_argv(self.luks_type, device, self.name),
-                       stdin=key, env=DM_ENV)
+        ctx.run(open_argv(self.luks_type, device, self.name), stdin=key,
+                env=DM_ENV)
         mapped = mapper_node(ctx.host, self.name, on_create=lambda path, dev:
                              ctx.hold(self, 'device-node', path=path,
                                       devnum=dev))

@@ -54,7 +54,6 @@ from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import host as host_lib
-from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.runner import CommandError
@@ -68,7 +67,6 @@ MIN_MEMBERS = {0: 2, 1: 2, 5: 3, 6: 4, 10: 2, 'linear': 2}
 STRIPED = (0, 5, 6, 10)
 MIRRORED = (1, 10)
 METADATA = ('1.0', '1.1', '1.2')
-NOT_BLOCK_KINDS = ('mkfs', 'mount', 'fstab', 'table', 'pv', 'vg')
 UUID_PATTERN = ('^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                 '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|'
                 '[0-9a-fA-F]{8}(:[0-9a-fA-F]{8}){3})$')
@@ -197,9 +195,10 @@ def detail_argv(device):
     return ['mdadm', '--detail', '--export', device]
 
 
-def scan_names(runner):
-    """Names of the arrays the host runs, as mdadm reports them."""
-    out = runner.run(SCAN_ARGV, env=MD_ENV, check=False).stdout
+def scan_names(result):
+    """Names of the arrays the host runs, as ``mdadm --detail --scan``
+    (*result*, or None when it did not run) reports them."""
+    out = result.stdout if result else ''
     names = set()
     for line in out.splitlines():
         for word in line.split():
@@ -244,7 +243,8 @@ def _ours(scope, args):
     return found
 
 
-@resources.releaser('md-array')
+@resources.releaser('md-array', tools=lambda args: ('mdadm',) + (
+    ('udevadm',) if host_lib.HOST.udev_running() else ()), by_name=True)
 def release_array(scope, args):
     # Found by member in sysfs: the process may have died between
     # mdadm --create and recording the array, and a host udev may have
@@ -293,19 +293,12 @@ class MdraidNode(plugin.Node):
     """An md array over the base devices, running until umount."""
     kind = 'mdraid'
     provides = frozenset([plugin.BLOCK_DEVICE])
+    accepts = (plugin.BLOCK_DEVICE,)
 
     @property
     def raid_level(self):
         # Not "level": Node.level says which nodes provide a disk.
         return self.options['level']
-
-    def validate(self, graph, params):
-        for index, name in enumerate(self.deps):
-            base = graph[name]
-            if base.kind in NOT_BLOCK_KINDS:
-                raise ConfigError('%s.base[%d]' % (self.path, index),
-                                  'mdraid needs block devices as members; '
-                                  '%s is a %s node' % (name, base.kind))
 
     def identifiers(self):
         # Two arrays of one UUID: the booted system assembles one of them.
@@ -313,15 +306,12 @@ class MdraidNode(plugin.Node):
         return [('md array UUID', _hex(md_uuid), self.path + '.uuid')] \
             if md_uuid else []
 
-    def tools(self, params):
-        return {'mdadm': 'mdadm'}
-
     def plan(self, pctx):
-        members = [pctx.planned.get(name, {}) for name in self.deps]
-        if not all('size' in m for m in members):
+        members = [pctx.of(name) for name in self.deps]
+        if any(m.size is None for m in members):
             return
         active = len(self.deps) - self.options.get('spares', 0)
-        data = min(data_bytes(m['size'], metadata(self.options))
+        data = min(data_bytes(m.size, metadata(self.options))
                    for m in members)
         chunk = sizes.parse_size(self.options.get('chunk', '512KiB'))
         size = array_bytes(self.raid_level, data, active, chunk)
@@ -329,25 +319,21 @@ class MdraidNode(plugin.Node):
             raise ConfigError(self.path + '.base', 'the members are too '
                               'small for an md array: %d bytes of data '
                               'each at most' % data)
-        pctx.of(self.name).update(
-            size=size,
-            sector_size=max(m.get('sector_size', 512) for m in members),
-            zeroed=all(m.get('zeroed', False) for m in members))
+        pctx.set(self, size=size,
+                 sector_size=max(m.sector_size for m in members),
+                 zeroed=all(m.zeroed for m in members))
 
-    def claims(self):
-        return [('md', self.name)]
-
-    def held_resources(self, params):
-        return [('md-array', {'name': self.name})]
-
-    def preflight(self, runner, params):
-        host = host_lib.HOST
+    def check(self, ctx):
+        host = ctx.host
         link = md_link(host, self.name)
         clash = None
         if os.path.exists(link) and running_state(
                 host, host.kernel_name(link)) not in (None, 'clear'):
             clash = host.kernel_name(link)
-        elif running_arrays(host) and self.name in scan_names(runner):
+        elif self.name in scan_names(ctx.run(
+                SCAN_ARGV, env=MD_ENV, check=False,
+                when='md arrays run on the host and none is at /dev/md/%s'
+                % self.name, needed=lambda: running_arrays(host))):
             clash = 'an array named %s' % self.name
         if clash:
             raise UsageError('%s: an md array named %s is already running '
@@ -357,39 +343,25 @@ class MdraidNode(plugin.Node):
                              % (self.path, self.name, clash))
         return ['%s: no md array named %s running' % (self.path, self.name)]
 
-    def preflight_commands(self, pctx):
-        return [plugin.command(SCAN_ARGV, when='md arrays run on the host '
-                               'and none is at /dev/md/%s' % self.name)]
-
-    def commands(self, pctx):
-        members = [pctx.device(name) for name in self.deps]
-        zeroed = pctx.planned.get(self.name, {}).get('zeroed', False)
-        link = md_link(host_lib.HOST, self.name)
-        return [plugin.command(create_argv(link, self.name, self.options,
-                                           members, zeroed)),
-                plugin.command(detail_argv(link))]
-
     def create(self, ctx):
+        ctx.claim(self, 'md', self.name)
         members = [ctx.device(name) for name in self.deps]
         entry = ctx.hold(self, 'md-array', name=self.name,
                          members=[ctx.host.kernel_name(m) for m in members],
                          devnums=[ctx.host.devnum(m) for m in members])
-        zeroed = ctx.planned.get(self.name, {}).get('zeroed', False)
         link = md_link(ctx.host, self.name)
-        ctx.runner.run(create_argv(link, self.name, self.options, members,
-                                   zeroed), env=MD_ENV)
-        detail = parse_export(ctx.runner.run(detail_argv(link),
-                                             env=MD_ENV).stdout)
-        if 'MD_UUID' not in detail:
-            raise BlockDeviceError('mdadm --detail says nothing of %s: %r'
-                                   % (link, detail))
+        ctx.run(create_argv(link, self.name, self.options, members,
+                            ctx.plan_of(self.name).zeroed), env=MD_ENV)
+        detail = parse_export(ctx.run(detail_argv(link), env=MD_ENV).stdout)
+        detail = {key: ctx.known(detail.get(key), '%s mdadm --detail gave '
+                                 'of %s' % (key, link))
+                  for key in ('MD_UUID', 'MD_METADATA', 'MD_NAME')}
         ctx.update(entry, uuid=detail['MD_UUID'])
-        spares = self.options.get('spares', 0)
         ctx.record(self, device=os.path.realpath(link), link=link,
-                   uuid=detail['MD_UUID'], md_name=detail.get('MD_NAME', ''),
+                   uuid=detail['MD_UUID'], md_name=detail['MD_NAME'],
                    level=str(self.raid_level), members=members,
-                   **{'mdadm.conf': mdadm_conf_line(self.name, detail,
-                                                    spares)})
+                   **{'mdadm.conf': mdadm_conf_line(
+                       self.name, detail, self.options.get('spares', 0))})
 
 
 class Mdraid(plugin.Plugin):

@@ -20,23 +20,16 @@ disk and re-read by the kernel (BLKRRPART); the kernel's own partitions of
 the loop device are then used, with no device-mapper.  A partition node
 waits for its device node, and creates it from sysfs if no udev does.
 """
-import fcntl
-import logging
-import os
 import re
 import uuid
 
-from diskimage_builder.block_device import ids
+from diskimage_builder.block_device import disklabel
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
-from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.disklabel import layout
+from diskimage_builder.block_device.disklabel import tables
 from diskimage_builder.block_device.errors import ConfigError
-from diskimage_builder.block_device.level1 import layout
-from diskimage_builder.block_device.level1 import tables
 
-LOG = logging.getLogger(__name__)
-BLKRRPART = 0x125F
-GPT_ATTRIBUTE_NAMES = {'required': 0, 'no-block-io': 1, 'legacy-boot': 2}
 UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                 '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 MBR_ID_PATTERN = '^[0-9a-fA-F]{8}$'
@@ -74,7 +67,7 @@ PARTITION_SCHEMA = {
                       'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'},
         'attributes': {'type': 'array', 'uniqueItems': True, 'items': {
             'anyOf': [{'type': 'integer', 'minimum': 0, 'maximum': 63},
-                      {'enum': sorted(GPT_ATTRIBUTE_NAMES)}]}},
+                      {'enum': sorted(disklabel.GPT_ATTRIBUTE_NAMES)}]}},
     },
 }
 
@@ -82,6 +75,8 @@ PARTITION_SCHEMA = {
 class TableNode(plugin.Node):
     """The partition table of one disk."""
     kind = 'table'
+    provides = frozenset([plugin.PARTITION_TABLE])
+    accepts = (plugin.BLOCK_DEVICE,)
 
     @property
     def label(self):
@@ -110,89 +105,58 @@ class TableNode(plugin.Node):
         return [('disk id', disk_uuid.lower(), self.path + '.disk-uuid')] \
             if disk_uuid else []
 
-    def tools(self, params):
-        return {'partx': 'util-linux'}
-
     def requests(self):
         return [layout.Request(p['name'], _size_value(p),
                                'primary' in p.get('flags', []))
                 for p in self.options['partitions']]
 
     def plan(self, pctx):
-        disk = pctx.planned.get(self.deps[0], {})
-        if 'size' not in disk:
+        disk = pctx.of(self.deps[0])
+        if disk.size is None:
             return
         align = sizes.parse_size_at(self.options.get('align', '1MiB'),
                                     self.path + '.align')
         try:
-            placed = layout.place(self.label, disk['size'],
-                                  disk['sector_size'], align,
-                                  self.requests(),
+            placed = layout.place(self.label, disk.size, disk.sector_size,
+                                  align, self.requests(),
                                   self.options.get('sizing', 'dib'))
         except layout.LayoutError as err:
             where = (self.path if err.index is None else
                      '%s.partitions[%d]' % (self.path, err.index))
             raise ConfigError(where, str(err))
         extended = placed.extended
-        pctx.of(self.name).update(
-            sector_size=disk['sector_size'], disk_size=disk['size'],
-            partitions=[vars(p) for p in placed.partitions],
-            extended=extended and [extended.first_lba, extended.last_lba,
-                                   extended.type_byte])
+        pctx.set(self, sector_size=disk.sector_size, details={
+            'disk_size': disk.size,
+            'partitions': [vars(p) for p in placed.partitions],
+            'extended': extended and [extended.first_lba, extended.last_lba,
+                                      extended.type_byte]})
         for part in placed.partitions:
-            pctx.of(part.name).update(
-                size=part.size_lba * disk['sector_size'],
-                start=part.first_lba * disk['sector_size'],
-                first_lba=part.first_lba, last_lba=part.last_lba,
-                number=part.number, sector_size=disk['sector_size'],
-                zeroed=disk.get('zeroed', False))
+            pctx.set(pctx.nodes[part.name],
+                     size=part.size_lba * disk.sector_size,
+                     sector_size=disk.sector_size, zeroed=disk.zeroed,
+                     details={'start': part.first_lba * disk.sector_size,
+                              'first_lba': part.first_lba,
+                              'last_lba': part.last_lba,
+                              'number': part.number})
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
-        planned = ctx.planned[self.name]
-        writes, idents = self._build(planned)
-        LOG.info('writing a %s table with %d partitions to %s',
-                 self.label, len(planned['partitions']), device)
-        _write_and_reread(device, writes)
-        numbers = [p['number'] for p in planned['partitions']]
-        if not all(ctx.host.partition_name(device, n) for n in numbers):
-            ctx.runner.run(partx_argv(numbers, device))
+        planned = ctx.plan_of(self.name)
+        writes, idents = disklabel.table_writes(
+            self.label, self.name, self.options, planned, ctx.repro)
+        ctx.say('writing a %s table with %d partitions to %s', self.label,
+                len(planned.details['partitions']), device)
+        # The kernel drops the partitions it knew and registers those of
+        # the new table (the loop device was attached with --partscan).
+        ctx.write_blocks(device, writes, reread=True)
+        numbers = [p['number'] for p in planned.details['partitions']]
+        ctx.run(partx_argv(numbers, device),
+                when='the kernel registers no partition on re-reading the '
+                     'table, as a kernel without the %s parser does'
+                     % self.label,
+                needed=lambda: not all(ctx.host.partition_name(device, n)
+                                       for n in numbers))
         ctx.record(self, device=device, **idents)
-
-    def commands(self, pctx):
-        # The table itself is written in-process; only the fallback
-        # re-read is a command.
-        planned = pctx.planned[self.name]
-        numbers = [p['number'] for p in planned['partitions']]
-        return [plugin.command(
-            partx_argv(numbers, pctx.device(self.deps[0])),
-            when='the kernel registers no partition on re-reading the '
-                 'table, as a kernel without the %s parser does'
-                 % self.label)]
-
-    def _build(self, planned):
-        sector = planned['sector_size']
-        sectors = planned['disk_size'] // sector
-        parts = [layout.Placed(**p) for p in planned['partitions']]
-        options = self.options['partitions']
-        if self.label == 'gpt':
-            disk_guid = uuid.UUID(self.options.get('disk-uuid') or
-                                  str(ids.make_uuid(self.name, 'disk')))
-            entries = [_gpt_entry(p, o) for p, o in zip(parts, options)]
-            writes = tables.build_gpt(sectors, sector, entries, disk_guid)
-            return writes, {'disk_uuid': str(disk_guid), 'partuuids': {
-                str(e.number): str(e.part_guid) for e in entries}}
-        disk_id = int(self.options.get('disk-uuid') or
-                      ids.make_uuid(self.name, 'disk').hex[:8], 16)
-        entries = [tables.MbrEntry(p.number, p.first_lba, p.size_lba,
-                                   _mbr_type(o), 'boot' in o.get('flags', []),
-                                   p.ebr_lba, p.link_last_lba)
-                   for p, o in zip(parts, options)]
-        writes = tables.build_mbr(sectors, sector, entries, disk_id,
-                                  planned.get('extended'))
-        return writes, {'disk_uuid': '%08x' % disk_id, 'partuuids': {
-            str(e.number): tables.mbr_partuuid(disk_id, e.number)
-            for e in entries}}
 
 
 def partx_argv(numbers, device):
@@ -210,49 +174,11 @@ def _size_value(options):
     return size if sizes.is_percent(size) else sizes.parse_size(size)
 
 
-def _gpt_entry(placed, options):
-    attributes = 0
-    # flags: [boot] means nothing on GPT (diskimage-builder ignores it
-    # there too); attributes: [legacy-boot] sets the BIOS bootable bit.
-    for bit in options.get('attributes', []):
-        attributes |= 1 << GPT_ATTRIBUTE_NAMES.get(bit, bit)
-    return tables.GptEntry(
-        number=placed.number, first_lba=placed.first_lba,
-        last_lba=placed.last_lba,
-        type_guid=tables.gpt_type_guid(options.get('type', '8300')),
-        part_guid=uuid.UUID(options.get('part-uuid') or
-                            str(ids.make_uuid(options['name'], 'partition'))),
-        name=options.get('part-name', options['name']),
-        attributes=attributes)
-
-
-def _mbr_type(options):
-    text = options.get('type', '83').lower()
-    text = text[2:] if text.startswith('0x') else text
-    value = int(text, 16)
-    return value
-
-
-def _write_and_reread(device, writes):
-    fd = os.open(device, os.O_WRONLY)
-    try:
-        for offset, data in writes:
-            os.pwrite(fd, data, offset)
-        os.fsync(fd)
-        # The kernel drops the partitions it knew and registers those of
-        # the new table (the loop device was attached with --partscan).
-        fcntl.ioctl(fd, BLKRRPART)
-    except OSError as err:
-        raise BlockDeviceError('cannot write the partition table to %s: %s'
-                               % (device, err.strerror or err))
-    finally:
-        os.close(fd)
-
-
 class PartitionNode(plugin.Node):
     """One partition: waits for its device node and records it."""
     kind = 'partition'
-    provides = frozenset([plugin.BLOCK_DEVICE])
+    provides = frozenset([plugin.BLOCK_DEVICE, plugin.PARTITION])
+    accepts = (plugin.PARTITION_TABLE,)
 
     def validate(self, graph, params):
         table = graph[self.deps[0]]
@@ -291,7 +217,7 @@ class PartitionNode(plugin.Node):
             if label == 'gpt':
                 value = tables.gpt_type_guid(code).int
             else:
-                value = _mbr_type(self.options)
+                value = disklabel.mbr_type(self.options)
                 if not 0 < value < 256:
                     raise ValueError
         except ValueError:

@@ -13,15 +13,12 @@ The node named ``mkfs_root`` takes ``root-fs-type``, ``root-label`` and
 each filesystem needs is one row of :data:`FILESYSTEMS`.
 """
 import dataclasses
-import os
 import re
 
 from diskimage_builder.block_device import cmdopts
-from diskimage_builder.block_device import ids
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
-from diskimage_builder.block_device.level3 import fstimes
 
 # Labels are checked in one place (label_problem), whether they come from
 # the config, the params or a node name.
@@ -35,7 +32,6 @@ FAT_LABEL_FORBIDDEN = frozenset('*?.,;:/\\|+=<>[]"')
 @dataclasses.dataclass(frozen=True)
 class FsType:
     tool: str
-    package: str
     label_max: int
     label_args: tuple      # with {} for the label
     uuid_args: tuple       # with {} for the uuid
@@ -75,31 +71,31 @@ SWAP_LONG_VALUES = ('endianness', 'label', 'offset', 'pagesize', 'size',
                     'swapversion', 'uuid')
 
 FILESYSTEMS = {
-    'ext2': FsType('mkfs.ext2', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
+    'ext2': FsType('mkfs.ext2', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q'), zeroed_args=EXT_ZEROED,
                    value_options=EXT_VALUES, device_suboptions=('device',)),
-    'ext3': FsType('mkfs.ext3', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
+    'ext3': FsType('mkfs.ext3', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q'), zeroed_args=EXT_ZEROED,
                    value_options=EXT_VALUES, device_suboptions=('device',)),
-    'ext4': FsType('mkfs.ext4', 'e2fsprogs', 16, ('-L', '{}'), ('-U', '{}'),
+    'ext4': FsType('mkfs.ext4', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q'), zeroed_args=EXT_ZEROED,
                    value_options=EXT_VALUES, device_suboptions=('device',)),
     # -d name=, -l logdev=, -r rtdev= put sections on other devices.
-    'xfs': FsType('mkfs.xfs', 'xfsprogs', 12, ('-L', '{}'),
+    'xfs': FsType('mkfs.xfs', 12, ('-L', '{}'),
                   ('-m', 'uuid={}'), ('-f', '-q'), 300 << 20, ('-K',),
                   value_options='bcdilLmnprs',
                   device_suboptions=('name', 'logdev', 'rtdev')),
     # vfat volume ids are 32 bits, written XXXX-XXXX as blkid shows them.
-    'vfat': FsType('mkfs.vfat', 'dosfstools', 11, ('-n', '{}'), ('-i', '{}'),
+    'vfat': FsType('mkfs.vfat', 11, ('-n', '{}'), ('-i', '{}'),
                    (), uuid_pattern='^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$',
                    value_options='bfDFgilmMnrRsSh',
                    long_value_options=FAT_LONG_VALUES),
     # Every operand of mkfs.btrfs is one more device of the filesystem.
-    'btrfs': FsType('mkfs.btrfs', 'btrfs-progs', 255, ('-L', '{}'),
+    'btrfs': FsType('mkfs.btrfs', 255, ('-L', '{}'),
                     ('-U', '{}'), ('-f', '-q'), 114294784, ('-K',),
                     value_options='AbdlLmnOrRsU',
                     long_value_options=BTRFS_LONG_VALUES),
-    'swap': FsType('mkswap', 'util-linux', 15, ('-L', '{}'), ('-U', '{}'),
+    'swap': FsType('mkswap', 15, ('-L', '{}'), ('-U', '{}'),
                    ('-f',), value_options='eLopsUv',
                    long_value_options=SWAP_LONG_VALUES),
 }
@@ -108,11 +104,14 @@ FILESYSTEMS = {
 # What else makes a filesystem differ between two builds, when seeded.
 SEEDED_ARGS = {
     # ext directories hash names with a random seed unless given one.
-    'ext2': lambda node: ['-E', 'hash_seed=%s' % ids.make_uuid(node, 'hash')],
-    'ext3': lambda node: ['-E', 'hash_seed=%s' % ids.make_uuid(node, 'hash')],
-    'ext4': lambda node: ['-E', 'hash_seed=%s' % ids.make_uuid(node, 'hash')],
+    'ext2': lambda repro, node: ['-E', 'hash_seed=%s'
+                                 % repro.uuid(node, 'hash')],
+    'ext3': lambda repro, node: ['-E', 'hash_seed=%s'
+                                 % repro.uuid(node, 'hash')],
+    'ext4': lambda repro, node: ['-E', 'hash_seed=%s'
+                                 % repro.uuid(node, 'hash')],
     # mkfs.vfat otherwise puts the clock and a random boot code id in.
-    'vfat': lambda node: ['--invariant'],
+    'vfat': lambda repro, node: ['--invariant'],
 }
 
 
@@ -134,6 +133,7 @@ def mkfs_argv(fstype, device, label=None, fs_uuid=None, opts=(),
 class MkfsNode(plugin.Node):
     kind = 'mkfs'
     provides = frozenset([plugin.FILESYSTEM])
+    accepts = (plugin.BLOCK_DEVICE,)
 
     @property
     def fstype(self):
@@ -151,11 +151,11 @@ class MkfsNode(plugin.Node):
                 raise ConfigError(self.path + '.uuid', 'not a valid %s '
                                   'uuid: %r' % (self.fstype, fs_uuid))
         for other in plugin.earlier(graph, self):
-            if other.kind == self.kind and other.facts['label'] == label:
+            if plugin.FILESYSTEM in other.provides and \
+                    other.facts.get('label') == label:
                 raise ConfigError(self.path + '.label', 'label %r is also '
                                   'used by %s (%s)' % (label, other.name,
                                                        other.path))
-        _check_block_base(self, graph)
 
     def identifiers(self):
         # /dev/disk/by-uuid and UUID= in fstab name one filesystem each.
@@ -163,56 +163,44 @@ class MkfsNode(plugin.Node):
         return [('filesystem UUID', fs_uuid.lower(), self.path + '.uuid')] \
             if fs_uuid else []
 
-    def tools(self, params):
-        fs = FILESYSTEMS[self.fstype]
-        # With what resetting its times after a mount runs.
-        return dict({fs.tool: fs.package, 'blkid': 'util-linux'},
-                    **fstimes.tools(self.fstype))
-
     def plan(self, pctx):
-        base = pctx.planned.get(self.deps[0], {})
-        pctx.of(self.name).update(zeroed=base.get('zeroed', False))
-        size = base.get('size')
-        if size is None:
-            return
-        minimum = FILESYSTEMS[self.fstype].min_size
-        if size < minimum:
+        base = pctx.of(self.deps[0])
+        if base.size is not None and \
+                base.size < FILESYSTEMS[self.fstype].min_size:
             raise ConfigError(self.path, '%s needs at least %s; %s is %s'
-                              % (self.fstype, sizes.human(minimum),
-                                 self.deps[0], sizes.human(size)))
-        pctx.of(self.name).update(size=size)
+                              % (self.fstype, sizes.human(
+                                  FILESYSTEMS[self.fstype].min_size),
+                                 self.deps[0], sizes.human(base.size)))
+        pctx.set(self, size=base.size, zeroed=base.zeroed)
 
-    def fs_uuid(self):
+    def fs_uuid(self, repro):
         """The configured UUID; derived from the seed when there is one;
         else None and the tool picks."""
-        if self.options.get('uuid') or not ids.seeded():
+        if self.options.get('uuid') or not repro.seeded:
             return self.options.get('uuid')
-        value = ids.make_uuid(self.name, 'filesystem')
+        value = repro.uuid(self.name, 'filesystem')
         if self.fstype == 'vfat':
             return '%s-%s' % (value.hex[:4].upper(), value.hex[4:8].upper())
         return str(value)
 
-    def argv(self, device, zeroed=False):
+    def argv(self, device, repro, zeroed=False):
         opts = list(self.facts['opts'])
-        if ids.seeded() and self.fstype in SEEDED_ARGS:
-            opts = SEEDED_ARGS[self.fstype](self.name) + opts
+        if repro.seeded and self.fstype in SEEDED_ARGS:
+            opts = SEEDED_ARGS[self.fstype](repro, self.name) + opts
         return mkfs_argv(self.fstype, device, self.facts['label'],
-                         self.fs_uuid(), opts, zeroed)
-
-    def commands(self, pctx):
-        device = pctx.device(self.deps[0])
-        zeroed = pctx.planned.get(self.name, {}).get('zeroed', False)
-        return [plugin.command(self.argv(device, zeroed)),
-                plugin.command(probe_argv(device))]
+                         self.fs_uuid(repro), opts, zeroed)
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
-        zeroed = ctx.planned.get(self.name, {}).get('zeroed', False)
-        ctx.runner.run(self.argv(device, zeroed), env=_time_env())
-        probed = probe(ctx.runner, device)
-        ctx.record(self, device=device, fstype=probed.get('TYPE', ''),
+        zeroed = ctx.plan_of(self.name).zeroed
+        # e2fsprogs reads its clock from the epoch: two builds' superblock
+        # times are the same.
+        ctx.run(self.argv(device, ctx.repro, zeroed), env=ctx.repro.env())
+        probed = probe(ctx.run(probe_argv(device)).stdout)
+        ctx.record(self, device=device,
+                   fstype=probed.get('TYPE', self.fstype),
                    uuid=probed.get('UUID', ''),
-                   label=probed.get('LABEL', ''))
+                   label=probed.get('LABEL', self.facts['label']))
 
 
 def label_problem(fstype, label):
@@ -280,30 +268,15 @@ def check_opts(fstype, words, where, listed=False):
                     % (name, value, key, fs.tool))
 
 
-def _time_env():
-    # e2fsprogs reads its clock from here, so the superblock times of two
-    # builds with one SOURCE_DATE_EPOCH are the same.
-    epoch = os.environ.get('SOURCE_DATE_EPOCH')
-    return {'E2FSPROGS_FAKE_TIME': epoch} if epoch else None
-
-
 def probe_argv(device):
     return ['blkid', '-p', '-o', 'export', device]
 
 
-def probe(runner, device):
-    """What the filesystem itself says: blkid's low-level probe."""
-    out = runner.run(probe_argv(device)).stdout
-    return dict(line.split('=', 1) for line in out.splitlines()
+def probe(output):
+    """What the filesystem itself says: blkid's low-level probe
+    (``blkid -p -o export``) as {key: value}."""
+    return dict(line.split('=', 1) for line in output.splitlines()
                 if '=' in line)
-
-
-def _check_block_base(node, graph):
-    base = graph[node.deps[0]]
-    if base.kind in ('mkfs', 'mount', 'fstab', 'table'):
-        raise ConfigError(node.path + '.base', '%s needs a block device as '
-                          'base; %s is a %s node' % (node.plugin, base.name,
-                                                     base.kind))
 
 
 class Mkfs(plugin.Plugin):

@@ -15,9 +15,8 @@ import posixpath
 
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import resources
-from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import ConfigError
-from diskimage_builder.block_device.level3 import fstimes
+from diskimage_builder.block_device.repro import times
 
 
 def normalise(mount_point):
@@ -39,6 +38,7 @@ def normalise(mount_point):
 class MountNode(plugin.Node):
     kind = 'mount'
     provides = frozenset([plugin.MOUNT])
+    accepts = (plugin.FILESYSTEM,)
 
     @property
     def mount_point(self):
@@ -50,21 +50,17 @@ class MountNode(plugin.Node):
         # children ("/var" < "/var/log"), swap ("none") last.  Each mount
         # waits for the one before it; the fstab is written in this order.
         before = previous_mount(graph, self)
-        if before is not None and before.name not in self.deps:
-            self.deps.append(before.name)
+        if before is not None and before.name not in self.after:
+            self.after.append(before.name)
 
     def validate(self, graph, params):
         base = graph[self.deps[0]]
-        if base.kind != 'mkfs':
-            raise ConfigError(self.path + '.base', 'a mount needs a mkfs '
-                              'node as base; %s is a %s node'
-                              % (base.name, base.kind))
-        swap = base.facts['fstype'] == 'swap'
+        swap = base.facts.get('fstype') == 'swap'
         if swap != (self.mount_point == 'none'):
             raise ConfigError(self.path + '.mount_point', 'swap takes '
                               'mount_point "none" and only swap does')
         for other in plugin.earlier(graph, self):
-            if other.kind == 'mount' and \
+            if plugin.MOUNT in other.provides and \
                     other.mount_point == self.mount_point != 'none':
                 raise ConfigError(self.path + '.mount_point', 'mount point '
                                   '%s is also used by %s (%s)'
@@ -80,60 +76,44 @@ class MountNode(plugin.Node):
                             self.mount_point.lstrip('/')).rstrip('/') \
             or '/'
 
-    def tools(self, params):
-        return {'mount': 'mount', 'umount': 'mount', 'fuser': 'psmisc',
-                'fstrim': 'util-linux', 'sync': 'coreutils'}
-
-    def held_resources(self, params):
-        if self.mount_point == 'none':
-            return []
-        return [('mount', {'target': self.target(params)})]
-
     def create(self, ctx):
-        fs = ctx.results(self.deps[0])
+        mkfs = ctx.nodes[self.deps[0]]
+        fs = ctx.results(mkfs.name)
         if self.mount_point == 'none':
             ctx.record(self, mount_point='none', device=fs['device'])
             return
         base = ctx.params['mount-base']
         target = self.target(ctx.params)
-        trust.make_dirs(base, 'params.mount-base')
-        trust.make_dirs_below(base, self.mount_point.lstrip('/'))
+        ctx.make_dirs(base, 'params.mount-base')
+        ctx.make_dirs_below(base, self.mount_point.lstrip('/'))
         device = fs['device']
         identity = {'target': target, 'device': device,
                     'devnum': ctx.host.devnum(device)}
         entry = ctx.hold(self, 'mount', **identity)
-        mkfs = ctx.nodes[self.deps[0]]
-        ctx.runner.run(self.argv(mkfs, device, target))
+        # The type the config asked for; mkfs's probe of it agreed.
+        fstype = mkfs.facts['fstype']
+        ctx.run(mount_argv(fstype, times.mount_options(
+            fstype, ctx.repro.epoch), device, target))
         identity.update(resources.mount_identity(ctx.host, target, device))
         ctx.update(entry, **identity)
-        reset = fstimes.after_mount(mkfs.facts['fstype'], device)
+        reset = times.after_mount(ctx, fstype, device)
         if reset:
-            ctx.hold(self, reset, epoch=fstimes.source_date_epoch(),
-                     mount_point=self.mount_point, uuid=fs.get('uuid', ''),
+            ctx.hold(self, reset, epoch=ctx.repro.epoch,
+                     mount_point=self.mount_point, uuid=fs['uuid'],
                      **identity)
         ctx.record(self, mount_point=self.mount_point, target=target,
-                   device=fs['device'])
+                   device=device)
 
-    @staticmethod
-    def argv(mkfs, device, target):
-        # The type the config asked for; mkfs's probe of it must agree.
-        fstype = mkfs.facts['fstype']
-        options = fstimes.mount_options(fstype)
-        return ['mount', '-t', fstype] + (
-            ['-o', ','.join(options)] if options else []) + [device, target]
 
-    def commands(self, pctx):
-        if self.mount_point == 'none':
-            return []
-        # A filesystem's device is the one mkfs was given.
-        mkfs = pctx.nodes[self.deps[0]]
-        return [plugin.command(self.argv(
-            mkfs, pctx.device(mkfs.deps[0]), self.target(pctx.params)))]
+def mount_argv(fstype, options, device, target):
+    return ['mount', '-t', fstype] + (
+        ['-o', ','.join(options)] if options else []) + [device, target]
 
 
 def previous_mount(graph, node):
     """The mount made right before *node* (see MountNode.link), or None."""
-    mounts = [other for other in graph.values() if other.kind == 'mount']
+    mounts = [other for other in graph.values()
+              if plugin.MOUNT in other.provides]
     ordered = sorted(mounts, key=lambda m: (m.mount_point,
                                             mounts.index(m)))
     index = ordered.index(node)

@@ -12,7 +12,6 @@ filesystem reports (its real label and UUID); ``writefstab`` writes the
 lines in mount order to ``<build-dir>/built/etc/fstab``.
 """
 from diskimage_builder.block_device import plugin
-from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.level3.mount import previous_mount
 
@@ -34,41 +33,34 @@ def fstab_line(spec, mount_point, fstype, options, dump, passno):
 
 class FstabNode(plugin.Node):
     kind = 'fstab'
+    accepts = (plugin.MOUNT,)
 
     def link(self, graph):
         # Lines are written in creation order, which must be the mount
         # order (mount(8) reads fstab top down): this line waits for the
         # line of the nearest earlier mount that has one.
         mount = graph.get(self.deps[0])
-        if mount is None or mount.kind != 'mount':
+        if mount is None or plugin.MOUNT not in mount.provides:
             return
         lines = {other.deps[0]: other for other in graph.values()
-                 if other.kind == 'fstab'}
+                 if isinstance(other, FstabNode)}
         before = previous_mount(graph, mount)
         while before is not None and before.name not in lines:
             before = previous_mount(graph, before)
-        if before is not None and lines[before.name].name not in self.deps:
-            self.deps.append(lines[before.name].name)
+        if before is not None and lines[before.name].name not in self.after:
+            self.after.append(lines[before.name].name)
 
     def validate(self, graph, params):
-        mount = graph[self.deps[0]]
-        if mount.kind != 'mount':
-            raise ConfigError(self.path + '.base', 'fstab needs a mount node '
-                              'as base; %s is a %s node'
-                              % (mount.name, mount.kind))
-        for other in plugin.earlier(graph, self):
-            if other.kind == 'fstab' and other.deps[0] == mount.name:
-                raise ConfigError(self.path, 'mount %s already has an fstab '
-                                  'entry at %s' % (mount.name, other.path))
         if self.options.get('spec') == 'partuuid':
-            mkfs = graph[mount.deps[0]]
+            mkfs = graph[graph[self.deps[0]].deps[0]]
             base = graph.get(mkfs.deps[0])
-            if base is None or base.kind != 'partition':
+            if base is None or plugin.PARTITION not in base.provides:
                 raise ConfigError(self.path + '.spec', 'partuuid needs a '
                                   'filesystem directly on a partition; %s is '
-                                  'on %s, a %s node: use label or uuid'
+                                  'on %s, %s: use label or uuid'
                                   % (mkfs.name, mkfs.deps[0],
-                                     base.kind if base else 'missing'))
+                                     plugin.describe(base) if base
+                                     else 'missing'))
 
     def create(self, ctx):
         mount = ctx.nodes[self.deps[0]]
@@ -77,14 +69,10 @@ class FstabNode(plugin.Node):
         by = self.options.get('spec', 'label')
         prefix, key = SPEC_FIELDS[by]
         if by == 'partuuid':
-            value = self._partuuid(ctx, mount)
-        else:
-            value = fs.get(key)
-        if not value:
-            raise BlockDeviceError('%s: the filesystem on %s has no %s to '
-                                   'put in fstab' % (self.path, fs['device'],
-                                                     key))
-        line = self.line(fs['fstype'], mount_point, '%s=%s' % (prefix, value))
+            fs = ctx.results(ctx.nodes[mount.deps[0]].deps[0])
+        value = ctx.known(fs.get(key), '%s of %s' % (key, mount.deps[0]))
+        line = self.line(mount_fstype(ctx, mount), mount_point,
+                         '%s=%s' % (prefix, value))
         ctx.record(self, fstab=line)
 
     def line(self, fstype, mount_point, spec):
@@ -99,13 +87,10 @@ class FstabNode(plugin.Node):
             self.options.get('dump-freq', 0),
             self.options.get('fsck-passno', 0 if swap else 2))
 
-    def _partuuid(self, ctx, mount):
-        mkfs = ctx.nodes[mount.deps[0]]
-        partuuid = ctx.results(mkfs.deps[0]).get('partuuid')
-        if not partuuid:
-            raise BlockDeviceError('%s: spec partuuid needs a filesystem '
-                                   'directly on a partition' % self.path)
-        return partuuid
+
+def mount_fstype(ctx, mount):
+    """The type of the filesystem a mount mounts, as the config says it."""
+    return ctx.nodes[mount.deps[0]].facts['fstype']
 
 
 class Fstab(plugin.Plugin):

@@ -101,7 +101,8 @@ class TestBuild(base.FunctionalTestCase):
     def test_compressed_qcow2(self):
         if subprocess.run(['which', 'qemu-img'],
                           capture_output=True).returncode:
-            self.skipTest('qemu-img (qemu-utils) is not installed')
+            self.fail('qemu-img (qemu-utils) is not installed: run-tests '
+                      'installs it')
         work, output = self.build('--compress', '--size', '512MiB')
         info = base.run(['qemu-img', 'info', output]).stdout
         self.assertIn('file format: qcow2', info)

@@ -3,9 +3,9 @@
 digests, the host tier has sfdisk write the same layouts."""
 import uuid
 
-from diskimage_builder.block_device.level1 import tables
-from diskimage_builder.block_device.level1.tables import GptEntry
-from diskimage_builder.block_device.level1.tables import MbrEntry
+from diskimage_builder.block_device.disklabel import tables
+from diskimage_builder.block_device.disklabel.tables import GptEntry
+from diskimage_builder.block_device.disklabel.tables import MbrEntry
 
 MIB64 = 131072  # sectors of 512 bytes
 GIB20 = 41943040

@@ -12,6 +12,7 @@ import testtools
 
 from diskimage_builder.block_device.tests.support.compat import COMPAT  # noqa
 from diskimage_builder.block_device.tests.support.compat import REPO
+from diskimage_builder.block_device.tests.support import commands
 
 
 def why_no_loop_devices():
@@ -89,7 +90,6 @@ class Build(fixtures.Fixture):
     def create_as_planned(self, test):
         """plan, init and create; assert create ran exactly the commands
         plan listed.  Returns the plan."""
-        from diskimage_builder.block_device import planview
         plan = json.loads(self.phase('plan', '--format', 'json').stdout)
         self.phase('init')
         if os.path.exists(self.command_log):
@@ -97,7 +97,7 @@ class Build(fixtures.Fixture):
         self.phase('create')
         ran = self.commands()
         test.assertNotEqual([], ran)
-        test.assertEqual([], planview.compare_commands(plan['commands'],
+        test.assertEqual([], commands.compare_commands(plan['commands'],
                                                        ran))
         return plan
 

@@ -13,6 +13,7 @@ import time
 import yaml
 
 from diskimage_builder.block_device.host import HOST
+from diskimage_builder.block_device.tests.support import commands
 
 
 def sh(*cmd, input=None, check=True, env=None, timeout=600):
@@ -98,7 +99,6 @@ class Build:
     def create_as_planned(self, env=None):
         """plan, init, create; assert create ran exactly the commands plan
         listed (the command log holds create's commands only after)."""
-        from diskimage_builder.block_device import planview
         plan = json.loads(self.phase('plan', '--format', 'json',
                                      env=env).stdout)
         self.phase('init', env=env)
@@ -107,7 +107,7 @@ class Build:
         self.phase('create', env=env)
         ran = [argv for argv, _, _ in self.commands()]
         assert ran, 'create ran no command'
-        problems = planview.compare_commands(plan['commands'], ran)
+        problems = commands.compare_commands(plan['commands'], ran)
         assert problems == [], '\n'.join(problems)
         return plan
 

@@ -139,9 +139,10 @@ CONFIGS = [
      "duplicate name 'image0'"),
     (LOOP + '- mkfs: {name: a, base: a, type: ext4}', 'dependency cycle'),
     (LOOP + '- mount: {base: image0, mount_point: /}',
-     '[1].mount.base: a mount needs a mkfs node'),
+     '[1].mount.base: mount needs a filesystem (a mkfs node) as base; '
+     'image0 is a block device'),
     (LOOP + '- fstab: {base: image0}', '[1].fstab.base: fstab needs a '
-     'mount node'),
+     'mount (a mount node) as base; image0 is a block device'),
     (LOOP + '- partitioning: {base: image0, label: gpt, partitions: '
      '[{name: p, size: 1M, base: other}]}',
      "[1].partitioning.partitions[0].base: a partition lives on"),
@@ -397,11 +398,12 @@ ACCEPTED_BUT_WRONG = [
                                                           'p' * 62)),
     (lvm() + '- mkfs: {base: lv, type: ext4, mount: {mount_point: /, '
      'fstab: {spec: partuuid}}}', '[2].mkfs.mount.fstab.spec: partuuid '
-     'needs a filesystem directly on a partition; mkfs_lv is on lv, a lv '
-     'node'),
+     'needs a filesystem directly on a partition; mkfs_lv is on lv, an LVM '
+     'LV: use label or uuid'),
     (fs('mount: {mount_point: /, fstab: {spec: partuuid}}'),
      '[1].mkfs.mount.fstab.spec: partuuid needs a filesystem directly on '
-     'a partition; mkfs_image0 is on image0, a loop node'),
+     'a partition; mkfs_image0 is on image0, a block device: use label or '
+     'uuid'),
     (part('{name: p, size: 100MiB, crypt: {name: c, passphrase-env: K, '
           'mkfs: {type: ext4, mount: {mount_point: /, fstab: {spec: '
           'partuuid}}}}}'), '[1].partitioning.partitions[0].crypt.mkfs.mount.'

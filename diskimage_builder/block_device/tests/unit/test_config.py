@@ -104,7 +104,9 @@ class TestFlatten(TestCase):
         mounts = [n.facts['mount_point'] for n in nodes if n.kind == 'mount']
         self.assertEqual(['/', '/boot', '/boot/efi'], mounts)
         boot = [n for n in nodes if n.name == 'mount_mkfs_boot'][0]
-        self.assertEqual(['mkfs_boot', 'mount_mkfs_root'], boot.deps)
+        # Built on its filesystem, mounted after / (ordered, not a base).
+        self.assertEqual(['mkfs_boot'], boot.deps)
+        self.assertEqual(['mount_mkfs_root'], boot.after)
 
     def test_root_defaults_from_params(self):
         nodes = build(TREE.replace('type: ext3', 'label: mine'),
@@ -233,7 +235,8 @@ class TestValidationErrors(ValidationCases):
          'fstab: {fsck-passno: -1}}}',
          '[1].mkfs.mount.fstab.fsck-passno'),
         ('- local_loop: {name: a}\n- mount: {base: a, mount_point: /}',
-         '[1].mount.base: a mount needs a mkfs node as base'),
+         '[1].mount.base: mount needs a filesystem (a mkfs node) as base; '
+         'a is a block device'),
     ]
 
     def test_each_error(self):

@@ -97,8 +97,8 @@ class TestCreate(TestCase):
         self.mapped = os.path.join(self.host.dev_root, 'mapper', 'cryptroot')
         self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.blockdevice.check_tools',
-            lambda params, nodes: None))
+            'diskimage_builder.block_device.tools.check',
+            lambda names: None))
         self.params = config.load_params(self.build.params_path)
         blockdevice.init(self.params)
         self.image = os.path.join(self.build.image_dir, 'image0.raw')
@@ -125,7 +125,7 @@ class TestCreate(TestCase):
         blockdevice.create(self.params, runner)
 
     def state_folder(self):
-        return blockdevice.state_folder(self.params)
+        return state_mod.state_dir(self.params['build-dir'])
 
     def test_golden_commands_and_results(self):
         runner = RecordingRunner(self.expected(), self.kernel)
@@ -285,7 +285,7 @@ class TestPlan(TestCase):
                 PARAMS)
             planned = blockdevice.plan(PARAMS, nodes)
             self.assertEqual((64 - header) << 20,
-                             planned['cryptroot']['size'])
+                             planned['cryptroot'].size)
 
     def test_too_small_base(self):
         nodes = config.build(yaml.safe_load(
@@ -342,7 +342,7 @@ class TestValidationErrors(ValidationCases):
          'mkfs: {type: ext4}}\n'
          '- crypt: {base: mkfs_crypt_a, name: c2, passphrase-env: K}',
          '[2].crypt.base: crypt needs a block device as base; mkfs_crypt_a '
-         'is a mkfs node'),
+         'is a filesystem (a mkfs node)'),
         ('- local_loop: {name: a}\n'
          '- crypt: {base: b, name: c, passphrase-env: K}',
          "[1].crypt.base: base 'b' names no node"),

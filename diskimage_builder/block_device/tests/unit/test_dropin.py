@@ -12,9 +12,9 @@ from diskimage_builder.block_device import config
 from diskimage_builder.block_device import getval as getval_mod
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import state as state_mod
-from diskimage_builder.block_device.level1 import layout
+from diskimage_builder.block_device.disklabel import layout
 from diskimage_builder.block_device.level1 import lvm
-from diskimage_builder.block_device.level1.layout import Request
+from diskimage_builder.block_device.disklabel.layout import Request
 from diskimage_builder.block_device.level4 import fstab
 from diskimage_builder.block_device.tests.support.compat import PARAMS
 from diskimage_builder.block_device.tests.support.fakes import TestCase
@@ -173,6 +173,7 @@ class TestGetvalWords(TestCase):
         state.record('image0', device='/dev/loop0')
         state.record('boot', device='/dev/loop0p1')
         state.record('Root Part', device='/dev/loop0p2')
+        state.save()
         self.assertEqual(" [image0]=/dev/loop0  [boot]=/dev/loop0p1  "
                          "['Root Part']=/dev/loop0p2 ",
                          getval_mod.getval(root, 'image-block-devices'))

@@ -11,9 +11,11 @@ from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import cli
 from diskimage_builder.block_device import config
 from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device import teardown
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.getval import getval
+from diskimage_builder.block_device.host import disks
 from diskimage_builder.block_device.level0 import existing
 from diskimage_builder.block_device.tests.support.fakehost import \
     FakeHostFixture
@@ -44,11 +46,11 @@ class HostCase(TestCase):
         self.host.add_disk('vdb', '252:16', serial='disk1')
         self.host.add_disk('vdc', '252:32', serial='disk2')
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.level0.existing.BUSY_WAIT', 0))
+            'diskimage_builder.block_device.host.disks.BUSY_WAIT', 0))
         self.vdb = os.path.join(self.host.dev_root, 'vdb')
 
     def resolve(self, selector, value):
-        return existing.resolve(self.host, selector, value)
+        return disks.resolve(self.host, selector, value)
 
 
 class TestResolve(HostCase):
@@ -59,14 +61,14 @@ class TestResolve(HostCase):
                          (disk.name, disk.node, disk.dev))
 
     def test_unknown_serial_lists_the_disks(self):
-        err = self.assertRaises(existing.DiskError, self.resolve, 'serial',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'serial',
                                 'disk9')
         self.assertEqual('no disk has serial disk9 (disks seen: vda (root), '
                          'vdb (disk1), vdc (disk2))', str(err))
 
     def test_two_disks_with_one_serial(self):
         self.host.add_disk('vdd', '252:48', serial='disk1')
-        err = self.assertRaises(existing.DiskError, self.resolve, 'serial',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'serial',
                                 'disk1')
         self.assertIn('matches 2 disks (vdb, vdd)', str(err))
 
@@ -89,12 +91,12 @@ class TestResolve(HostCase):
             'device/model': 'Samsung SSD 970', 'device/serial': 'S4EV',
             'wwid': 'eui.0025388b91b4ac35'})
         self.assertEqual({'ata-QEMU_HARDDISK_QM00001'},
-                         existing.by_id_names(self.host, 'sda'))
+                         disks.by_id_names(self.host, 'sda'))
         self.assertEqual({'wwn-0x5000c500a1b2c3d4', 'scsi-35000c500a1b2c3d4'},
-                         existing.by_id_names(self.host, 'sdb'))
+                         disks.by_id_names(self.host, 'sdb'))
         self.assertEqual({'nvme-Samsung_SSD_970_S4EV',
                           'nvme-eui.0025388b91b4ac35'},
-                         existing.by_id_names(self.host, 'nvme0n1'))
+                         disks.by_id_names(self.host, 'nvme0n1'))
         self.assertEqual('sda', self.resolve(
             'by-id', 'ata-QEMU_HARDDISK_QM00001').name)
         self.assertEqual('nvme0n1', self.resolve(
@@ -118,7 +120,7 @@ class TestResolve(HostCase):
         self.assertEqual('sda', self.resolve('serial', 'WD-1234').name)
 
     def test_by_path_needs_the_link(self):
-        err = self.assertRaises(existing.DiskError, self.resolve, 'by-path',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'by-path',
                                 'pci-0000:00:05.0')
         self.assertIn('by-path names are links udev makes', str(err))
         links = os.path.join(self.host.dev_root, 'disk', 'by-path')
@@ -135,18 +137,18 @@ class TestResolve(HostCase):
 
     def test_device_missing_or_not_a_block_device(self):
         missing = os.path.join(self.host.dev_root, 'vdz')
-        err = self.assertRaises(existing.DiskError, self.resolve, 'device',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'device',
                                 missing)
         self.assertEqual('%s does not exist' % missing, str(err))
         plain = self.host.write('image.raw', 'data')
-        err = self.assertRaises(existing.DiskError, self.resolve, 'device',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'device',
                                 plain)
         self.assertEqual('%s is not a block device (it is a regular file)'
                          % plain, str(err))
 
     def test_device_the_kernel_does_not_list(self):
         node = self.host.node(os.path.join(self.host.root, 'odd'), '9:99')
-        err = self.assertRaises(existing.DiskError, self.resolve, 'device',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'device',
                                 node)
         self.assertIn('is device 9:99, which the kernel does not list', str(
             err))
@@ -154,7 +156,7 @@ class TestResolve(HostCase):
     def test_sysfs_disk_without_node(self):
         os.unlink(self.vdb)
         del self.host.blocks[self.vdb]
-        err = self.assertRaises(existing.DiskError, self.resolve, 'serial',
+        err = self.assertRaises(disks.DiskError, self.resolve, 'serial',
                                 'disk1')
         self.assertIn('the kernel has disk vdb (serial disk1) but there is '
                       'no %s' % self.vdb, str(err))
@@ -182,8 +184,8 @@ class BuildCase(HostCase):
         super().setUp()
         self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.blockdevice.check_tools',
-            lambda params, nodes: None))
+            'diskimage_builder.block_device.tools.check',
+            lambda names: None))
         self.build = self.useFixture(TempBuild(self.config()))
         self.params = config.load_params(self.build.params_path)
 
@@ -213,7 +215,7 @@ class BuildCase(HostCase):
             self.assertIn(text, str(err))
         self.assertIn('nothing was written', str(err))
         self.assertFalse(os.path.exists(os.path.join(
-            blockdevice.state_folder(self.params), 'state.json')))
+            state_mod.state_dir(self.params['build-dir']), 'state.json')))
         runner.assert_done()
         return str(err)
 
@@ -387,7 +389,8 @@ class TestCreate(BuildCase):
         self.init()
         blockdevice.create(self.params, runner)
         runner.assert_done()
-        return state_mod.State.load(blockdevice.state_folder(self.params))
+        return state_mod.State.load(
+            state_mod.state_dir(self.params['build-dir']))
 
     def test_wipe_command_lists(self):
         self.assertEqual([], existing.wipe_argv('/dev/vdb', [], 'none', GIB))
@@ -406,7 +409,7 @@ class TestCreate(BuildCase):
             'vdb', n, '252:%d' % (16 + n))) for n in (1, 2)]
         state = self.create(FakeRunner(self.expected('superblocks', parts)))
         self.assertEqual([self.vdb], self.host.rereads)
-        self.assertEqual([], existing.partitions(self.host, 'vdb'))
+        self.assertEqual([], disks.partitions(self.host, 'vdb'))
         self.assertEqual({'device': self.vdb, 'size': 2 * GIB,
                           'sector_size': 512, 'disk': 'vdb'},
                          state.results('image0'))
@@ -444,10 +447,10 @@ class TestCreate(BuildCase):
                                           'image-block-device'))
         self.assertEqual(' [image0]=%s ' % self.vdb, getval(
             self.params['build-dir'], 'image-block-devices'))
-        blockdevice.teardown(self.params, FakeRunner([]), 'delete')
+        teardown.teardown(self.params, FakeRunner([]), 'delete')
         self.assertTrue(os.path.exists(self.vdb))
-        self.assertFalse(os.path.exists(blockdevice.state_folder(
-            self.params)))
+        self.assertFalse(os.path.exists(state_mod.state_dir(
+            self.params['build-dir'])))
 
     def test_plan_uses_the_real_size(self):
         self.host.add_disk('sdx', '8:96', size=64 * MIB, sector=4096,
@@ -456,10 +459,11 @@ class TestCreate(BuildCase):
         nodes = config.build(config.read_config(self.params), self.params)
         planned = blockdevice.plan(self.params, nodes)
         self.assertEqual({'size': 64 * MIB, 'sector_size': 4096,
-                          'zeroed': False}, planned['image0'])
-        self.assertEqual(False, planned['root']['zeroed'])
+                          'zeroed': False}, planned['image0'].to_json())
+        self.assertEqual(False, planned['root'].zeroed)
+        recording = blockdevice.record(self.params, nodes, planned)
         self.assertEqual([('disk', os.path.join(self.host.dev_root, 'sdx'))],
-                         nodes[0].claims())
+                         [(kind, name) for _, kind, name in recording.claims])
 
     def test_a_second_build_cannot_claim_the_disk(self):
         self.create(FakeRunner(self.expected('superblocks')))
@@ -489,7 +493,7 @@ class TestCheck(BuildCase):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.runner.Runner',
             lambda: runner))
-        folder = blockdevice.state_folder(self.params)
+        folder = state_mod.state_dir(self.params['build-dir'])
         before = sorted(os.listdir(folder))
         status, out, err = self.run_cli('create', '--check')
         self.assertEqual(0, status, err)
@@ -510,7 +514,7 @@ class TestCheck(BuildCase):
         self.assertIn('cannot be opened exclusively', err)
         self.assertEqual('', out)
         self.assertFalse(os.path.exists(os.path.join(
-            blockdevice.state_folder(self.params), 'state.json')))
+            state_mod.state_dir(self.params['build-dir']), 'state.json')))
 
 
 class TestConfigErrors(HostCase):

@@ -4,10 +4,10 @@ The ``dib`` rules' figures were also checked against diskimage-builder
 3.43 itself (its MBR writer and the sgdisk calls it makes, on image
 files): the host tier's test_dib_tables does that for many layouts.
 """
-from diskimage_builder.block_device.level1 import layout
-from diskimage_builder.block_device.level1.layout import Extended
-from diskimage_builder.block_device.level1.layout import Placed
-from diskimage_builder.block_device.level1.layout import Request
+from diskimage_builder.block_device.disklabel import layout
+from diskimage_builder.block_device.disklabel.layout import Extended
+from diskimage_builder.block_device.disklabel.layout import Placed
+from diskimage_builder.block_device.disklabel.layout import Request
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 
 MiB = 1 << 20

@@ -8,9 +8,11 @@ import yaml
 from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import cli
 from diskimage_builder.block_device import config
+from diskimage_builder.block_device import context
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
-from diskimage_builder.block_device.level1 import lvm
+from diskimage_builder.block_device.level1 import lvmkernel
+from diskimage_builder.block_device.level1 import lvmspec
 from diskimage_builder.block_device.level2 import mkfs
 from diskimage_builder.block_device.tests.support.compat import compat_text
 from diskimage_builder.block_device.tests.support.fakehost import \
@@ -20,7 +22,7 @@ from diskimage_builder.block_device.tests.support.fakes import FakeRunner
 from diskimage_builder.block_device.tests.support.fakes import TempBuild
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 
-CFG = lvm.LVM_CONFIG
+CFG = lvmspec.LVM_CONFIG
 GIB = 1 << 30
 
 THIN = """
@@ -71,7 +73,7 @@ class NodesTestCase(TestCase):
         return nodes, blockdevice.plan(self.params, nodes)
 
     def create(self, nodes, planned, runner, skip=()):
-        ctx = blockdevice.Context(runner, self.state, self.params, nodes,
+        ctx = context.RealContext(runner, self.state, self.params, nodes,
                                   planned)
         for node in nodes:
             if node.name not in skip:
@@ -95,13 +97,17 @@ class TestCompatEfiLvm(NodesTestCase):
         nodes, planned = self.build(self.text, **{'image-size': '38GiB'})
         # 40G root partition (38146 MiB: diskimage-builder's GPT sizes are
         # whole MiB), minus 1 MiB before the first extent.
-        self.assertEqual(38145 << 20, planned['pv']['data_bytes'])
+        self.assertEqual(38145 << 20, planned['pv'].details['data_bytes'])
         self.assertEqual({'extent_size': 4 << 20, 'extents': 9536,
-                          'free': 1, 'zeroed': True}, planned['vg'])
+                          'free': 1, 'allocation': {
+                              'lv_root': 2193, 'lv_var': 5435,
+                              'lv_home': 1907}},
+                         dict(planned['vg'].details))
+        self.assertTrue(planned['vg'].zeroed)
         self.assertEqual([2193, 5435, 1907], [
-            planned[lv]['extents'] for lv in ('lv_root', 'lv_var',
-                                              'lv_home')])
-        self.assertEqual(2193 * (4 << 20), planned['lv_root']['size'])
+            planned[lv].details['extents']
+            for lv in ('lv_root', 'lv_var', 'lv_home')])
+        self.assertEqual(2193 * (4 << 20), planned['lv_root'].size)
 
     def test_golden_commands(self):
         nodes, planned = self.build(self.text, **{'image-size': '38GiB'})
@@ -152,9 +158,12 @@ class TestCompatEfiLvm(NodesTestCase):
         self.assertEqual([
             ('pv', 'lvm-pv', {'device': pv[0]}),
             ('vg', 'lvm-vg', dict(on, vg='vg')),
-            ('lv_root', 'lvm-lv', dict(on, vg='vg', lv='lv_root')),
-            ('lv_var', 'lvm-lv', dict(on, vg='vg', lv='lv_var')),
-            ('lv_home', 'lvm-lv', dict(on, vg='vg', lv='lv_home')),
+            ('lv_root', 'lvm-lv', dict(on, vg='vg', lv='lv_root',
+                                       lv_type='lv')),
+            ('lv_var', 'lvm-lv', dict(on, vg='vg', lv='lv_var',
+                                      lv_type='lv')),
+            ('lv_home', 'lvm-lv', dict(on, vg='vg', lv='lv_home',
+                                       lv_type='lv')),
         ], [j for j in self.journal() if j[1].startswith('lvm')])
         self.assertEqual(lv['lv_var'], self.state.results('lv_var')[
             'device'])
@@ -209,18 +218,18 @@ class TestThin(NodesTestCase):
         _, planned = self.build(THIN)
         # 2 GiB less 1 MiB in 8 MiB extents; the pool takes 80% for data
         # plus its metadata and spare (2 MiB each, one extent each).
-        self.assertEqual(255, planned['vg-img']['extents'])
-        self.assertEqual(204, planned['pool']['extents'])
-        self.assertEqual(255 - 206, planned['vg-img']['free'])
-        self.assertEqual(3 * GIB, planned['thin-a']['size'])
+        self.assertEqual(255, planned['vg-img'].details['extents'])
+        self.assertEqual(204, planned['pool'].details['extents'])
+        self.assertEqual(255 - 206, planned['vg-img'].details['free'])
+        self.assertEqual(3 * GIB, planned['thin-a'].size)
 
     def test_plan_pool_in_all_free_space(self):
         # As lvcreate did in the VM tier: 1 GiB, 4 MiB extents, 100%FREE
         # gives 253 extents of data, one of metadata and one of spare.
         _, planned = self.build(THIN.replace('80%VG', '100%FREE').replace(
             'options: [-s, 8M]', 'options: []').replace('2GiB', '1GiB'))
-        self.assertEqual(253, planned['pool']['extents'])
-        self.assertEqual(0, planned['vg-img']['free'])
+        self.assertEqual(253, planned['pool'].details['extents'])
+        self.assertEqual(0, planned['vg-img'].details['free'])
         err = self.assertRaises(Exception, self.build, THIN.replace(
             '80%VG', '100%VG'))
         self.assertIn('LV pool needs 257 extents', str(err))
@@ -237,7 +246,7 @@ class TestThin(NodesTestCase):
         def lvcreate(argv, stdout):
             self.host.add_dm('dm-4', '253:4', 'vg--img-thin--a', 'LVM-x')
             os.unlink(self.dev('dm-4'))
-        ctx = blockdevice.Context(FakeRunner([node.argv(dev)], effects={
+        ctx = context.RealContext(FakeRunner([node.argv(dev)], effects={
             'lvcreate': lvcreate}), self.state, self.params, nodes, planned)
         node.create(ctx)
         self.assertEqual(self.dev('dm-4'),
@@ -250,14 +259,14 @@ class TestThin(NodesTestCase):
 class TestHelpers(TestCase):
 
     def test_mapper_names(self):
-        self.assertEqual('vg-lv', lvm.mapper_name('vg', 'lv'))
+        self.assertEqual('vg-lv', lvmspec.mapper_name('vg', 'lv'))
         self.assertEqual('vg--img-lv--root--x',
-                         lvm.mapper_name('vg-img', 'lv-root-x'))
+                         lvmspec.mapper_name('vg-img', 'lv-root-x'))
         for vg, lv in (('a-', 'b'), ('x--y', 'z-'), ('v', 'l')):
-            self.assertEqual([vg, lv], lvm.split_mapper_name(
-                lvm.mapper_name(vg, lv)))
+            self.assertEqual([vg, lv], lvmspec.split_mapper_name(
+                lvmspec.mapper_name(vg, lv)))
         self.assertEqual(['vg', 'pool', 'tpool'],
-                         lvm.split_mapper_name('vg-pool-tpool'))
+                         lvmspec.split_mapper_name('vg-pool-tpool'))
 
     def test_lv_sizes_read_as_diskimage_builder_does(self):
         # Its size grammar (M, G decimal), rounded down to 4 MiB.
@@ -265,28 +274,28 @@ class TestHelpers(TestCase):
                  ('2GiB', 2 * GIB), ('1.5G', 357 * (4 << 20)),
                  (12582917, 12582912), ('4MB', 0), ('100M', 96468992)]
         for text, value in table:
-            self.assertEqual(value, lvm.parse_lv_size(text), text)
+            self.assertEqual(value, lvmspec.parse_lv_size(text), text)
         for bad in ('10Q', 'lots', '', True, '-1M', '2g'):
-            self.assertRaises(ValueError, lvm.parse_lv_size, bad)
+            self.assertRaises(ValueError, lvmspec.parse_lv_size, bad)
 
     def test_extents(self):
-        self.assertEqual((23, 'VG'), lvm.parse_extents('23%VG'))
-        self.assertEqual((100, 'FREE'), lvm.parse_extents('100%FREE'))
-        self.assertEqual((512, None), lvm.parse_extents(512))
+        self.assertEqual((23, 'VG'), lvmspec.parse_extents('23%VG'))
+        self.assertEqual((100, 'FREE'), lvmspec.parse_extents('100%FREE'))
+        self.assertEqual((512, None), lvmspec.parse_extents(512))
         for bad in ('101%VG', '0', '5%ORIGIN', '5%', 'all'):
-            self.assertRaises(ValueError, lvm.parse_extents, bad)
+            self.assertRaises(ValueError, lvmspec.parse_extents, bad)
 
     def test_extent_size_from_vgcreate_options(self):
-        self.assertEqual(4 << 20, lvm.extent_size(None))
-        self.assertEqual(4 << 20, lvm.extent_size(['--force']))
-        self.assertEqual(8 << 20, lvm.extent_size(['-s', '8M']))
-        self.assertEqual(16 << 20, lvm.extent_size('-s16m'))
-        self.assertEqual(32 << 20, lvm.extent_size(
+        self.assertEqual(4 << 20, lvmspec.extent_size(None))
+        self.assertEqual(4 << 20, lvmspec.extent_size(['--force']))
+        self.assertEqual(8 << 20, lvmspec.extent_size(['-s', '8M']))
+        self.assertEqual(16 << 20, lvmspec.extent_size('-s16m'))
+        self.assertEqual(32 << 20, lvmspec.extent_size(
             ['--physicalextentsize=32M']))
-        self.assertIsNone(lvm.extent_size(['-s', 'huge']))
+        self.assertIsNone(lvmspec.extent_size(['-s', 'huge']))
 
     def test_every_command_sees_only_the_image_devices(self):
-        args = lvm.lvm_args(['/dev/loop0p3', '/dev/loop1'])
+        args = lvmspec.lvm_args(['/dev/loop0p3', '/dev/loop1'])
         self.assertEqual(['--devices', '/dev/loop0p3,/dev/loop1',
                           '--config'], args[:3])
         for setting in ('udev_sync=0', 'udev_rules=0', 'monitoring=0',
@@ -327,10 +336,10 @@ class TestTeardown(TestCase):
 
     def test_pool_is_active_through_its_hidden_lvs(self):
         self.host.add_dm('dm-1', '253:1', 'vg--img-pool_tmeta', 'LVM-x')
-        self.assertTrue(lvm.lv_is_active(self.host, 'vg-img', 'pool'))
-        self.assertFalse(lvm.lv_is_active(self.host, 'vg-img', 'pool2'))
-        self.assertFalse(lvm.lv_is_active(self.host, 'vg',
-                                          'img-pool_tmeta'))
+        self.assertTrue(lvmkernel.lv_is_active(self.host, 'vg-img', 'pool'))
+        self.assertFalse(lvmkernel.lv_is_active(self.host, 'vg-img', 'pool2'))
+        self.assertFalse(lvmkernel.lv_is_active(self.host, 'vg',
+                                                'img-pool_tmeta'))
 
     def test_vg_deactivation_restricted_to_the_image_devices(self):
         self.host.add_dm('dm-0', '253:0', 'vg--img-root', 'LVM-x',
@@ -363,14 +372,20 @@ class TestTeardown(TestCase):
         self.host.add_loop('loop3', '7:3', backing, partitions=(2,))
         self.host.add_dm('dm-0', '253:0', 'vg--img-root', 'LVM-x',
                          over=['loop3p2'])
-        nodes = config.build(yaml.safe_load(THIN), {
-            'image-dir': '/b/images', 'mount-base': '/m'})
-        vg = [n for n in nodes if n.kind == 'vg'][0]
-        self.assertEqual([('vg', 'vg-img')], vg.claims())
-        (kind, args), = vg.held_resources({})
-        self.assertEqual([], [n.held_resources({}) for n in nodes
-                              if n.kind in ('pv', 'lv') and
-                              n.held_resources({})])
+        params = {'image-dir': '/b/images', 'mount-base': '/m'}
+        nodes = config.build(yaml.safe_load(THIN), params)
+        recording = blockdevice.record(params, nodes,
+                                       blockdevice.plan(params, nodes))
+        self.assertEqual([('vg-img', 'vg', 'vg-img')],
+                         [(node.name, kind, name) for node, kind, name
+                          in recording.claims if kind == 'vg'])
+        # What cleanup --from-system looks for by name: the VG and its
+        # LVs (the VG's release deactivates them all).
+        found = [(e['kind'], e['args']) for e in recording.holds
+                 if e['kind'] in resources.BY_NAME and e['plugin'] == 'lvm']
+        self.assertEqual(['lvm-vg', 'lvm-lv', 'lvm-lv', 'lvm-lv'],
+                         [kind for kind, _ in found])
+        (kind, args), = found[:1]
         entry = {'kind': kind, 'node': '(system)', 'plugin': 'lvm',
                  'args': args}
         runner = FakeRunner([lvm_cmd('vgchange', [self.host.dev_root +
@@ -400,8 +415,8 @@ class TestTeardown(TestCase):
     def test_failed_create_deactivates_and_detaches(self):
         self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.blockdevice.check_tools',
-            lambda params, nodes: None))
+            'diskimage_builder.block_device.tools.check',
+            lambda names: None))
         build = self.useFixture(TempBuild(textwrap.dedent("""
             - local_loop: {name: image0, size: 64MiB}
             - lvm:
@@ -434,7 +449,7 @@ class TestTeardown(TestCase):
         runner.assert_done()
         self.assertFalse(os.path.exists(image))
         self.assertEqual([], state_mod.State.load(
-            blockdevice.state_folder(params)).journal)
+            state_mod.state_dir(params['build-dir'])).journal)
         self.assertEqual({}, self.host.dm_devices())
 
 
@@ -450,8 +465,8 @@ class TestPreflight(TestCase):
     def _create(self, vg):
         self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.blockdevice.check_tools',
-            lambda params, nodes: None))
+            'diskimage_builder.block_device.tools.check',
+            lambda names: None))
         build = self.useFixture(TempBuild(textwrap.dedent(
             self.CONFIG % (vg, vg))))
         stderr = self.useFixture(fixtures.StringStream('stderr'))
@@ -545,7 +560,8 @@ class TestValidationErrors(TestCase):
              P + '.lvs[0]: a thin LV needs thin-pool'),
             (self.lvm(lvs='[{name: a, base: vg, size: 8M}, {name: t, '
                       'base: vg, type: thin, thin-pool: a, size: 1G}]'),
-             P + '.lvs[1].thin-pool: a is not a thin-pool LV'),
+             P + '.lvs[1].thin-pool: lvm needs a thin pool (an LV of type '
+             'thin-pool) as base; a is an LVM LV'),
             (self.lvm(lvs='[{name: t, base: vg, type: thin, '
                       'thin-pool: nopool, size: 1G}]'),
              P + '.lvs[0].thin-pool: names no node'),
@@ -560,8 +576,8 @@ class TestValidationErrors(TestCase):
             (self.lvm(vgs='[{name: vg}]'),
              P + ".vgs[0]: 'base' is required but missing"),
             (self.lvm(vgs='[{name: vg, base: [root]}]'),
-             P + '.vgs[0].base: a VG is built on pvs entries; root is a '
-             'partition node'),
+             P + '.vgs[0].base: lvm needs an LVM PV (a pvs entry) as base; '
+             'root is a partition'),
             (self.lvm(pvs='[{name: pv, base: vg}]'),
              'dependency cycle'),
             (self.lvm(pvs='[{name: pv, base: root}, {name: pv2, base: lv}]',
@@ -569,27 +585,33 @@ class TestValidationErrors(TestCase):
                       'base: [pv2]}]'),
              P + '.pvs[1].base: a PV cannot be on an LV (lv)'),
             (self.lvm() + '\n- mkfs: {name: fs, base: root, type: ext4}',
-             "[3].mkfs.base: root is the device of PV pv; nothing else "
-             "can use it"),
+             '[3].mkfs.base: root, a block device, is already used by pv '
+             '([2].lvm.pvs[0]); only one node can use it'),
             (self.HEAD + '- mkfs: {name: fs, base: root, type: ext4}\n'
              '- lvm: {pvs: [{name: pv, base: fs}], vgs: [{name: vg, '
              'base: pv}], lvs: []}',
-             '[3].lvm.pvs[0].base: a PV needs a block device node as base; '
-             'fs is a mkfs node'),
+             '[3].lvm.pvs[0].base: lvm needs a block device as base; fs is '
+             'a filesystem (a mkfs node)'),
             (self.lvm(vgs='[{name: vg, base: [pv]}, {name: vg2, '
                       'base: [pv]}]'),
-             P + '.vgs[1].base: PV pv is already in VG vg'),
+             P + '.vgs[1].base: pv, an LVM PV (a pvs entry), is already '
+             'used by vg ([2].lvm.vgs[0]); only one node can use it'),
             (self.lvm() + '\n- mkfs: {name: fs, base: vg, type: ext4}',
-             '[3].mkfs.base: vg is an LVM VG, not a block device'),
+             '[3].mkfs.base: mkfs needs a block device as base; vg is an '
+             'LVM VG (a vgs entry)'),
             (self.lvm() + '\n- mkfs: {name: fs, base: pv, type: ext4}',
-             '[3].mkfs.base: pv is an LVM PV; only a VG can use it'),
+             '[3].mkfs.base: mkfs needs a block device as base; pv is an '
+             'LVM PV (a pvs entry)'),
             (self.lvm(lvs='[{name: p, base: vg, type: thin-pool, size: 8M}]')
              + '\n- mkfs: {name: fs, base: p, type: ext4}',
-             '[3].mkfs.base: p is a thin pool; only thin LVs can use it'),
+             '[3].mkfs.base: mkfs needs a block device as base; p is a thin '
+             'pool (an LV of type thin-pool)'),
             (self.lvm(lvs='[{name: a, base: pv, size: 8M}]'),
-             P + '.lvs[0].base: pv is an LVM PV; only a VG can use it'),
+             P + '.lvs[0].base: lvm needs an LVM VG (a vgs entry) as base; '
+             'pv is an LVM PV (a pvs entry)'),
             (self.lvm(lvs='[{name: a, base: root, size: 8M}]'),
-             P + '.lvs[0].base: root is the device of PV pv'),
+             P + '.lvs[0].base: lvm needs an LVM VG (a vgs entry) as base; '
+             'root is a partition'),
             (self.lvm(lvs='[{name: lv_tmeta, base: vg, size: 8M}]'),
              P + ".lvs[0].name: LVM reserves '_tmeta' in LV names"),
             (self.lvm(extra=', colour: red'),

@@ -6,8 +6,10 @@ import yaml
 
 from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import config
+from diskimage_builder.block_device import context
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device import teardown
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import mdraid
 from diskimage_builder.block_device.tests.support.compat import PARAMS
@@ -123,7 +125,7 @@ class TestSizes(TestCase):
                  % (level, spares, ', '.join('i%d' % n
                                              for n in range(members))))
         nodes = config.build(yaml.safe_load(text), PARAMS)
-        return blockdevice.plan(PARAMS, nodes)['r']
+        return blockdevice.plan(PARAMS, nodes)['r'].to_json()
 
     def test_a_lower_bound_of_what_mdadm_gives(self):
         # mdadm 4.2 gave 199 MiB of data per 200 MiB member (VM tier)
@@ -161,8 +163,8 @@ class CreateCase(TestCase):
         self.kernel = FakeKernel(self.host)
         self.useFixture(fixtures.MonkeyPatch('os.geteuid', lambda: 0))
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.blockdevice.check_tools',
-            lambda params, nodes: None))
+            'diskimage_builder.block_device.tools.check',
+            lambda names: None))
         self.params = config.load_params(self.build.params_path)
         blockdevice.init(self.params)
         self.images = [os.path.join(self.build.image_dir, 'image%d.raw' % n)
@@ -196,7 +198,8 @@ class CreateCase(TestCase):
         return FakeRunner(expected, self.kernel.effects())
 
     def state(self):
-        return state_mod.State.load(blockdevice.state_folder(self.params))
+        return state_mod.State.load(
+            state_mod.state_dir(self.params['build-dir']))
 
 
 class TestCreate(CreateCase):
@@ -252,7 +255,7 @@ class TestCreate(CreateCase):
             ['mdadm', '--stop', self.dev('md127')],
             ['losetup', '--detach', self.loops[1]],
             ['losetup', '--detach', self.loops[0]]])
-        blockdevice.teardown(self.params, runner, 'umount')
+        teardown.teardown(self.params, runner, 'umount')
         runner.assert_done()
         self.assertEqual(['claim'] * 3 + ['image-file', 'image-file'],
                          [e['kind'] for e in self.state().journal])
@@ -275,9 +278,9 @@ class TestCreate(CreateCase):
             (['mdadm', '--detail', '--scan', '--config=none'],
              'ARRAY /dev/md/other metadata=1.2 name=h:other UUID=%s\n'
              % MD_UUID)])
-        node = [n for n in blockdevice.load_nodes(blockdevice.load_config(
-            self.params)) if n.kind == 'mdraid'][0]
-        node.preflight(runner, self.params)
+        nodes = blockdevice.load_nodes(state_mod.load_build(self.params))
+        node = [n for n in nodes if n.kind == 'mdraid'][0]
+        node.check(context.CheckContext(runner, self.params, nodes, {}))
         runner.assert_done()
 
 
@@ -391,10 +394,15 @@ class TestRelease(TestCase):
         # cleanup --from-system: the node knows its name, not its members
         self.host.add_md('md127', '9:127', over=['loop1p1'])
         self.host.add_md('md126', '9:126', over=['sda1'])
-        node = [n for n in config.build(yaml.safe_load(RAID1), PARAMS)
-                if n.kind == 'mdraid'][0]
-        self.assertEqual([('md', 'root_md')], node.claims())
-        (kind, args), = node.held_resources(PARAMS)
+        nodes = config.build(yaml.safe_load(RAID1), PARAMS)
+        recording = blockdevice.record(PARAMS, nodes,
+                                       blockdevice.plan(PARAMS, nodes))
+        self.assertEqual([('root_md', 'md', 'root_md')],
+                         [(node.name, kind, name) for node, kind, name
+                          in recording.claims if kind == 'md'])
+        (kind, args), = [(e['kind'], e['args']) for e in recording.holds
+                         if e['kind'] in resources.BY_NAME and
+                         e['plugin'] == 'mdraid']
         dev = self.host.dev_root
         runner = FakeRunner([
             (['mdadm', '--detail', '--export', dev + '/md126'],
@@ -510,8 +518,8 @@ class TestValidationErrors(ValidationCases):
          "[4].mdraid.base: base 'e' names no node"),
         (LOOPS + '- mkfs: {name: fs, base: a, type: ext4}\n'
          '- mdraid: {name: r, base: [b, fs], level: 1}',
-         '[5].mdraid.base[1]: mdraid needs block devices as members; fs is '
-         'a mkfs node'),
+         '[5].mdraid.base[1]: mdraid needs a block device as base; fs is a '
+         'filesystem'),
         ('- local_loop: {name: a, size: 2MiB}\n'
          '- local_loop: {name: b, size: 2MiB}\n'
          '- mdraid: {name: r, base: [a, b], level: 1}',

@@ -5,6 +5,7 @@ import fixtures
 import yaml
 
 from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import context
 from diskimage_builder.block_device import config
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device.level2 import mkfs
@@ -109,7 +110,7 @@ class TestCreateCommands(TestCase):
             (['mkswap', '-f', '-L', 'swap', loop2], ''),
             (['blkid', '-p', '-o', 'export', loop2], blkid_swap),
         ], effects=FakeKernel(self.host).effects())
-        ctx = blockdevice.Context(runner, self.state, self.params,
+        ctx = context.RealContext(runner, self.state, self.params,
                                   self.nodes, self.planned)
         for node in self.nodes:
             node.create(ctx)
@@ -123,13 +124,14 @@ class TestCreateCommands(TestCase):
         self.assertEqual('LABEL=swap none swap sw 0 0',
                          self.state.results('fstab_mount_swap')['fstab'])
         self.assertEqual(
-            [('image-file', img0), ('loop', img0),
+            [('claim', img0), ('image-file', img0), ('loop', img0),
              ('mount', self.root + '/mnt/srv'),
-             ('image-file', img1), ('loop', img1)],
+             ('claim', img1), ('image-file', img1), ('loop', img1)],
             [(e['kind'], e['args'].get('path') or e['args'].get('file') or
-              e['args']['target']) for e in self.state.journal])
+              e['args'].get('name') or e['args']['target'])
+             for e in self.state.journal])
         # Each entry carries what identifies its resource.
-        image, loop, mount = self.state.journal[:3]
+        image, loop, mount = self.state.journal[1:4]
         self.assertEqual(os.stat(img0).st_ino, image['args']['ino'])
         self.assertEqual((loop1, '7:1', image['args']['ino']),
                          (loop['args']['device'], loop['args']['devnum'],
@@ -144,7 +146,7 @@ class TestCreateCommands(TestCase):
         os.symlink('/etc', self.root + '/mnt/srv')
         node = [n for n in self.nodes if n.kind == 'mount'][0]
         self.state.record('fs', device='/dev/loop1', fstype='xfs')
-        ctx = blockdevice.Context(FakeRunner([]), self.state, self.params,
+        ctx = context.RealContext(FakeRunner([]), self.state, self.params,
                                   self.nodes, self.planned)
         err = self.assertRaises(Exception, node.create, ctx)
         self.assertIn('a symlink or not a directory', str(err))

@@ -7,6 +7,7 @@ import fixtures
 
 from diskimage_builder.block_device import cli
 from diskimage_builder.block_device.tests.support.fakes import TestCase
+from diskimage_builder.block_device.tests.support import commands
 
 CONFIG = """
 - local_loop: {name: image0}
@@ -120,8 +121,7 @@ class TestCompareCommands(TestCase):
            ['mount', '/dev/loop3p1', '/mnt']]
 
     def compare(self, ran):
-        from diskimage_builder.block_device import planview
-        return planview.compare_commands(self.PLANNED, ran)
+        return commands.compare_commands(self.PLANNED, ran)
 
     def test_same_commands(self):
         self.assertEqual([], self.compare(self.RAN))

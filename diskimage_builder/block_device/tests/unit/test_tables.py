@@ -11,9 +11,9 @@ import uuid
 
 import testtools
 
-from diskimage_builder.block_device.level1 import tables
-from diskimage_builder.block_device.level1.tables import GptEntry
-from diskimage_builder.block_device.level1.tables import MbrEntry
+from diskimage_builder.block_device.disklabel import tables
+from diskimage_builder.block_device.disklabel.tables import GptEntry
+from diskimage_builder.block_device.disklabel.tables import MbrEntry
 from diskimage_builder.block_device.tests.support.golden import BIOS_BOOT
 from diskimage_builder.block_device.tests.support.golden import DISK_GUID
 from diskimage_builder.block_device.tests.support.golden import \

@@ -10,6 +10,7 @@ from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import claims
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
+from diskimage_builder.block_device import teardown
 from diskimage_builder.block_device.tests.support.fakehost import \
     FakeHostFixture
 from diskimage_builder.block_device.tests.support.fakehost import FakeKernel
@@ -32,7 +33,7 @@ class BuildOnFakeHost(TestCase):
         self.params = {'build-dir': self.path('build'),
                        'image-dir': self.path('images'),
                        'mount-base': self.path('mnt/a')}
-        self.folder = blockdevice.state_folder(self.params)
+        self.folder = state_mod.state_dir(self.params['build-dir'])
         for folder in (self.folder, self.path('images'), self.path('mnt/a'),
                        self.path('elsewhere')):
             os.makedirs(folder, mode=0o755)
@@ -93,7 +94,7 @@ class TestTeardown(BuildOnFakeHost):
     def test_umount_releases_in_reverse_and_keeps_the_image(self):
         runner = self.runner(self.unmounts('mnt/a/boot', 'mnt/a') + [
             ['losetup', '--detach', self.loop4]])
-        blockdevice.teardown(self.params, runner, 'umount')
+        teardown.teardown(self.params, runner, 'umount')
         runner.assert_done()
         self.assertTrue(os.path.exists(self.image))
         self.assertEqual(['image-file', 'claim'], self.journal())
@@ -103,12 +104,12 @@ class TestTeardown(BuildOnFakeHost):
     def test_second_run_is_a_no_op(self):
         runner = self.runner(self.unmounts('mnt/a/boot', 'mnt/a') + [
             ['losetup', '--detach', self.loop4]])
-        blockdevice.teardown(self.params, runner, 'umount')
+        teardown.teardown(self.params, runner, 'umount')
         runner = self.runner([])
-        blockdevice.teardown(self.params, runner, 'umount')
-        blockdevice.teardown(self.params, runner, 'cleanup')
-        blockdevice.teardown(self.params, runner, 'cleanup')
-        blockdevice.teardown(self.params, runner, 'delete')
+        teardown.teardown(self.params, runner, 'umount')
+        teardown.teardown(self.params, runner, 'cleanup')
+        teardown.teardown(self.params, runner, 'cleanup')
+        teardown.teardown(self.params, runner, 'delete')
         self.assertEqual([], runner.ran)
         self.assertFalse(os.path.exists(self.folder))
         self.assertTrue(os.path.exists(self.image))
@@ -118,7 +119,7 @@ class TestTeardown(BuildOnFakeHost):
     def test_delete_removes_the_image_and_state(self):
         runner = self.runner(self.unmounts('mnt/a/boot', 'mnt/a') + [
             ['losetup', '--detach', self.loop4]])
-        blockdevice.teardown(self.params, runner, 'delete')
+        teardown.teardown(self.params, runner, 'delete')
         runner.assert_done()
         self.assertFalse(os.path.exists(self.image))
         self.assertFalse(os.path.exists(self.folder))
@@ -147,7 +148,7 @@ class TestTeardown(BuildOnFakeHost):
     def test_no_state_folder_is_fine(self):
         params = {'build-dir': self.path('nothing')}
         for phase in ('umount', 'cleanup', 'delete'):
-            blockdevice.teardown(params, FakeRunner([]), phase)
+            teardown.teardown(params, FakeRunner([]), phase)
         self.assertFalse(os.path.exists(self.path('nothing')))
 
     def test_unknown_kind_is_reported_not_skipped(self):
@@ -183,7 +184,7 @@ class TestFullDisk(BuildOnFakeHost):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.state.write_json', real_write))
         runner = self.runner([])
-        blockdevice.teardown(self.params, runner, 'cleanup')
+        teardown.teardown(self.params, runner, 'cleanup')
         self.assertEqual([], runner.ran)
         self.assertFalse(os.path.exists(self.folder))
 
@@ -218,7 +219,7 @@ class TestForeignEntries(BuildOnFakeHost):
                   **resources.file_identity(self.foreign))
         runner = self.runner(self.unmounts('mnt/a/boot', 'mnt/a') + [
             ['losetup', '--detach', self.loop4]])
-        blockdevice.teardown(self.params, runner, 'umount')
+        teardown.teardown(self.params, runner, 'umount')
         runner.assert_done()
         self.assertIn('loop5', [lp.name for lp in self.host.loops()])
 
@@ -297,7 +298,7 @@ class TestForeignEntries(BuildOnFakeHost):
                   claims_dir=self.path('elsewhere'))
         runner = self.runner(self.unmounts('mnt/a/boot', 'mnt/a') + [
             ['losetup', '--detach', self.loop4]])
-        blockdevice.teardown(self.params, runner, 'cleanup')
+        teardown.teardown(self.params, runner, 'cleanup')
         self.assertTrue(os.path.exists(victim))
 
 

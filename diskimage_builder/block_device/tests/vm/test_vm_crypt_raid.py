@@ -30,8 +30,6 @@ TAG = 'dib%d' % (os.getpid() % 100000)
 KEY = 'vm passphrase %s' % TAG
 KEY_ENV = {'DIB_VM_LUKS_KEY': KEY}
 PBKDF = '{type: pbkdf2, iterations: 1000}'
-HAVE_LVM = os.path.exists(os.path.join(
-    os.path.dirname(helpers.__file__), '..', '..', 'level1', 'lvm.py'))
 
 
 @pytest.fixture
@@ -235,21 +233,11 @@ DEEP_LVM = """
     mount: {mount_point: /, fstab: {}}
 """
 
-DEEP_PLAIN = """
-- mkfs:
-    name: mkfs_root
-    base: %(mapper)s
-    type: ext4
-    label: root
-    opts: %(opts)s
-    mount: {mount_point: /, fstab: {}}
-"""
-
 
 def deep_build(root, opts):
     names = {'md': TAG + 'd', 'mapper': TAG + 'dc', 'vg': TAG + 'vg',
              'pbkdf': PBKDF, 'opts': json.dumps(opts)}
-    text = DEEP_STACK + (DEEP_LVM if HAVE_LVM else DEEP_PLAIN)
+    text = DEEP_STACK + DEEP_LVM
     return Build(root, text % names), names
 
 
@@ -276,20 +264,17 @@ def test_deep_stack_raid1_luks_lvm(tmp_path, cleanup):
     link = md_assemble(names['md'], parts, line, tmp_path, cleanup)
     mapped = luks_open(link, TAG + 'dfresh', cleanup)
     target = str(tmp_path / 'ro')
-    if HAVE_LVM:
-        devices = ['--devices', mapped]
-        sh('vgchange', *devices, '--activate', 'y', names['vg'])
-        cleanup(sh, 'vgchange', *devices, '--activate', 'n', names['vg'],
-                check=False)
-        lv = '/dev/mapper/%s-lv_root' % names['vg']
-        mount_ro(lv, target, 'xfs', cleanup)
-    else:
-        mount_ro(mapped, target, 'ext4', cleanup)
+    devices = ['--devices', mapped]
+    sh('vgchange', *devices, '--activate', 'y', names['vg'])
+    cleanup(sh, 'vgchange', *devices, '--activate', 'n', names['vg'],
+            check=False)
+    lv = '/dev/mapper/%s-lv_root' % names['vg']
+    mount_ro(lv, target, 'xfs', cleanup)
     read_back(target, files)
 
 
 def test_deep_stack_failure_leaves_nothing(tmp_path, cleanup):
-    bogus = ['-d', 'bogus=1'] if HAVE_LVM else ['-E', 'bogus']
+    bogus = ['-d', 'bogus=1']
     build, names = deep_build(tmp_path / 'b', bogus)
     cleanup(release_build, build)
     build.phase('init')

@@ -44,7 +44,7 @@ def cleanup():
 
 def vm_disk(serial, cleanup):
     if serial not in runner.vm_disks():
-        pytest.skip('needs the VM disk %s: run the runner with --disk '
+        pytest.fail('needs the VM disk %s: run the runner with --disk '
                     '%s=2G (DIB_VM_DISKS=%r)' % (
                         serial, serial, os.environ.get('DIB_VM_DISKS', '')))
     device = runner.disk_by_serial(serial)

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from diskimage_builder.block_device.level1 import lvm
+from diskimage_builder.block_device.level1 import lvmspec
 from diskimage_builder.block_device.tests.support import vmhelpers as helpers
 from diskimage_builder.block_device.tests.support import vmrunner as runner
 from diskimage_builder.block_device.tests.support.vmhelpers import Build
@@ -103,7 +103,7 @@ def undo():
 
 def vg_devices(vg):
     return [n for n in helpers.dm_names()
-            if lvm.split_mapper_name(n)[0] == vg]
+            if lvmspec.split_mapper_name(n)[0] == vg]
 
 
 def release_image(image, vg, mount_base):

@@ -33,8 +33,10 @@ from the tree, clamped to the epoch), and the ``.`` and ``..`` entries get
 the epoch.
 
 The journal entry (``ext-times``, ``fat-times``) is held right after the
-mount, so teardown runs it (it unmounts itself) before the plain ``mount``
-entry, which then finds nothing left to do.
+mount, with the mount's identity and the filesystem's UUID, so teardown
+runs it (it unmounts itself) before the plain ``mount`` entry, which then
+finds nothing left to do; a mount or filesystem that is not the one the
+build made is left alone.
 """
 import logging
 import os
@@ -50,56 +52,34 @@ RESETS = dict({fstype: 'ext-times' for fstype in EXT_TYPES},
               vfat='fat-times')
 
 
-def source_date_epoch():
-    value = os.environ.get('SOURCE_DATE_EPOCH', '')
-    return int(value) if value.isdigit() else None
-
-
-def mount_options(fstype):
-    """Extra ``mount -o`` options for *fstype* in this build."""
-    if fstype == 'ext4' and source_date_epoch() is not None:
+def mount_options(fstype, epoch):
+    """Extra ``mount -o`` options for *fstype* in a build with *epoch*."""
+    if fstype == 'ext4' and epoch is not None:
         # Blocks are allocated as each write comes, in the writer's order,
         # not when the kernel's flusher threads get to them.
         return ['noinit_itable', 'nodelalloc']
     return []
 
 
-def steady_allocation(device):
-    """Make ext's block allocator place files by the order they are
-    written only: small files otherwise come from per-CPU pools, so their
-    place depends on which CPU the writer ran on."""
-    name = os.path.basename(os.path.realpath(device))
-    path = os.path.join('/sys/fs/ext4', name, 'mb_stream_req')
-    try:
-        with open(path, 'w') as knob:
-            knob.write('0')
-    except OSError as err:
-        LOG.warning('cannot set %s (%s): where small files land may then '
-                    'differ between two builds', path, err.strerror)
+def reset_kind(fstype, epoch):
+    """The journal entry kind that resets *fstype*'s times in a build with
+    *epoch*, or None."""
+    return RESETS.get(fstype) if epoch is not None else None
 
 
-def reset_kind(fstype):
-    """The journal entry kind that resets *fstype*'s times in this build,
-    or None."""
-    if source_date_epoch() is None:
-        return None
-    return RESETS.get(fstype)
-
-
-def tools(fstype):
-    """Host commands the reset of *fstype* runs: {command: package}."""
-    if reset_kind(fstype) != 'ext-times':
-        return {}
-    return {tool: 'e2fsprogs' for tool in ('debugfs', 'tune2fs',
-                                           'dumpe2fs', 'e2fsck')}
-
-
-def after_mount(fstype, device):
+def after_mount(ctx, fstype, device):
     """Ready a just-mounted filesystem for a reproducible build; return
-    the journal kind that resets it at umount, or None."""
-    kind = reset_kind(fstype)
+    the journal kind that resets it at umount, or None.  ext's block
+    allocator is made to place files by the order they are written only:
+    small files otherwise come from per-CPU pools, so their place depends
+    on which CPU the writer ran on."""
+    kind = reset_kind(fstype, ctx.repro.epoch)
     if kind == 'ext-times':
-        steady_allocation(device)
+        knob = os.path.join('fs', 'ext4', ctx.host.kernel_name(device),
+                            'mb_stream_req')
+        if ctx.tune(knob, '0') is False:
+            LOG.warning('cannot set %s: where small files land may then '
+                        'differ between two builds', knob)
     return kind
 
 
@@ -163,7 +143,8 @@ def _our_filesystem(scope, args, shown_uuid):
     return True
 
 
-@resources.releaser('ext-times')
+@resources.releaser('ext-times', tools=resources.UNMOUNT_TOOLS + (
+    'dumpe2fs', 'tune2fs', 'debugfs', 'e2fsck'))
 def reset_times(scope, args):
     target, device, epoch = args['target'], args['device'], args['epoch']
     runner = scope.runner
@@ -316,7 +297,7 @@ def reset_fat_times(fd, epoch):
     return count
 
 
-@resources.releaser('fat-times')
+@resources.releaser('fat-times', tools=resources.UNMOUNT_TOOLS)
 def reset_vfat(scope, args):
     target, device, epoch = args['target'], args['device'], args['epoch']
 

@@ -8,8 +8,8 @@ import fixtures
 import testtools
 
 from diskimage_builder.block_device import resources
-from diskimage_builder.block_device.level3 import fstimes
-from diskimage_builder.block_device.level3 import mount
+from diskimage_builder.block_device import tools
+from diskimage_builder.block_device.repro import times
 from diskimage_builder.block_device.tests.support.fakehost import \
     FakeHostFixture
 from diskimage_builder.block_device.tests.support.fakehost import FakeKernel
@@ -39,10 +39,10 @@ class TestExtTimes(TestCase):
             'ssv mtime @1700000000\n'
             'ssv mnt_count 0\n'
             'ssv kbytes_written 0\n',
-            fstimes.debugfs_script([2, 12], EPOCH, 256))
+            times.debugfs_script([2, 12], EPOCH, 256))
 
     def test_small_inodes_have_no_creation_time(self):
-        script = fstimes.debugfs_script([2], EPOCH, 128)
+        script = times.debugfs_script([2], EPOCH, 128)
         self.assertNotIn('crtime', script)
         self.assertNotIn('ctime_extra', script)
 
@@ -56,7 +56,7 @@ class TestExtTimes(TestCase):
                 out.write('x')
         os.utime(old, (1000, 2000))
         os.symlink('old', os.path.join(top, 'link'))
-        inodes = fstimes.clamp_tree(top, EPOCH)
+        inodes = times.clamp_tree(top, EPOCH)
         self.assertEqual((1000, 2000), (os.stat(old).st_atime,
                                         os.stat(old).st_mtime))
         for path in (new, os.path.join(top, 'etc'), top):
@@ -66,34 +66,25 @@ class TestExtTimes(TestCase):
                                 ('', 'etc', 'etc/fstab', 'old', 'link')),
                          inodes)
 
-    def test_mount_option_only_with_the_epoch(self):
-        node = mount.MountNode('mount', 'm', '[0]', ['fs'], {},
-                               {'mount_point': '/'})
+    def test_mount_options_only_with_the_epoch(self):
+        self.assertEqual([], times.mount_options('ext4', None))
+        self.assertEqual(['noinit_itable', 'nodelalloc'],
+                         times.mount_options('ext4', EPOCH))
+        self.assertEqual([], times.mount_options('vfat', EPOCH))
 
-        class Mkfs:
-            facts = {'fstype': 'ext4'}
-        self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH'))
-        self.assertEqual(['mount', '-t', 'ext4', '/dev/x', '/mnt'],
-                         node.argv(Mkfs, '/dev/x', '/mnt'))
-        self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH',
-                                                     str(EPOCH)))
-        self.assertEqual(['mount', '-t', 'ext4', '-o',
-                          'noinit_itable,nodelalloc', '/dev/x', '/mnt'],
-                         node.argv(Mkfs, '/dev/x', '/mnt'))
-        Mkfs.facts = {'fstype': 'vfat'}
-        self.assertEqual(['mount', '-t', 'vfat', '/dev/x', '/mnt'],
-                         node.argv(Mkfs, '/dev/x', '/mnt'))
+    def test_reset_only_for_ext_and_vfat_with_the_epoch(self):
+        self.assertIsNone(times.reset_kind('ext4', None))
+        self.assertEqual('ext-times', times.reset_kind('ext2', EPOCH))
+        self.assertEqual('fat-times', times.reset_kind('vfat', EPOCH))
+        self.assertIsNone(times.reset_kind('xfs', EPOCH))
 
-    def test_tools_only_for_ext_with_the_epoch(self):
-        self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH'))
-        self.assertEqual({}, fstimes.tools('ext4'))
-        self.useFixture(fixtures.EnvironmentVariable('SOURCE_DATE_EPOCH',
-                                                     str(EPOCH)))
-        self.assertEqual({'debugfs': 'e2fsprogs', 'tune2fs': 'e2fsprogs',
-                          'dumpe2fs': 'e2fsprogs', 'e2fsck': 'e2fsprogs'},
-                         fstimes.tools('ext2'))
-        self.assertEqual({}, fstimes.tools('vfat'))
-        self.assertEqual({}, fstimes.tools('xfs'))
+    def test_tools_of_the_resets(self):
+        held = [{'kind': 'ext-times', 'args': {}}]
+        self.assertEqual({'umount', 'fuser', 'sync', 'fstrim', 'debugfs',
+                          'tune2fs', 'dumpe2fs', 'e2fsck'},
+                         tools.needed([], held))
+        self.assertEqual({'umount', 'fuser', 'sync', 'fstrim'}, tools.needed(
+            [], [{'kind': 'fat-times', 'args': {}}]))
 
 
 class TestExtReset(TestCase):
@@ -110,7 +101,7 @@ class TestExtReset(TestCase):
         self.device = os.path.join(self.host.dev_root, 'vdb1')
         self.mount = self.host.add_mount(self.mnt, '252:17', self.device)
         self.useFixture(fixtures.MonkeyPatch(
-            'diskimage_builder.block_device.level3.fstimes.clamp_tree',
+            'diskimage_builder.block_device.repro.times.clamp_tree',
             lambda top, epoch: [2, 11]))
         self.args = {'target': self.mnt, 'device': self.device,
                      'devnum': '252:17', 'mount_id': self.mount.mount_id,
@@ -136,16 +127,16 @@ class TestExtReset(TestCase):
             ['tune2fs', '-O', 'metadata_csum', dev],
             ['e2fsck', '-f', '-n', dev],
         ], effects=FakeKernel(self.host).effects())
-        fstimes.reset_times(self.scope, self.args)
+        times.reset_times(self.scope, self.args)
         self.scope.runner.assert_done()
         # Not mounted any more (a second teardown): nothing to do.
         self.scope.runner = FakeRunner()
-        fstimes.reset_times(self.scope, self.args)
+        times.reset_times(self.scope, self.args)
 
     def test_another_filesystem_is_left_as_it_is(self):
         self.scope.runner = FakeRunner([self.superblock(
             '11111111-2222-4333-8444-555555555555')])
-        err = self.assertRaises(resources.NotOurs, fstimes.reset_times,
+        err = self.assertRaises(resources.NotOurs, times.reset_times,
                                 self.scope, self.args)
         self.assertIn('its times are left as they are', str(err))
         self.scope.runner.assert_done()
@@ -154,7 +145,7 @@ class TestExtReset(TestCase):
     def test_another_mount_is_left_alone(self):
         self.host.add_mount(self.mnt, '0:50', 'tmpfs', 'tmpfs')
         self.scope.runner = FakeRunner([])
-        self.assertRaises(resources.NotOurs, fstimes.reset_times,
+        self.assertRaises(resources.NotOurs, times.reset_times,
                           self.scope, self.args)
 
 
@@ -176,18 +167,18 @@ class TestFatTimes(TestCase):
     def test_fat_stamp(self):
         # 2023-11-14 22:13:20 UTC
         self.assertEqual((22 << 11 | 13 << 5 | 10, 43 << 9 | 11 << 5 | 14),
-                         fstimes.fat_stamp(EPOCH))
+                         times.fat_stamp(EPOCH))
 
     def test_a_file_gets_its_modification_time_as_creation_time(self):
-        new = fstimes.reset_entry(entry('HELLO   TXT', 0x20), EPOCH)
+        new = times.reset_entry(entry('HELLO   TXT', 0x20), EPOCH)
         self.assertEqual(0, new[13])
         self.assertEqual(new[22:26], new[14:18])
         self.assertEqual(b'\x21\x43', new[18:20])      # access date kept
         self.assertEqual(entry('HELLO   TXT', 0x20)[18:], new[18:])
 
     def test_dot_entries_get_the_epoch_and_keep_their_cluster(self):
-        stamp, day = fstimes.fat_stamp(EPOCH)
-        new = fstimes.reset_entry(entry('..', 0x10, cluster=0x12345), EPOCH)
+        stamp, day = times.fat_stamp(EPOCH)
+        new = times.reset_entry(entry('..', 0x10, cluster=0x12345), EPOCH)
         self.assertEqual((0, stamp, day, day, 0x1, stamp, day, 0x2345),
                          struct.unpack_from('<BHHHHHHH', new, 13))
 
@@ -197,7 +188,7 @@ class TestFatTimes(TestCase):
             raw = bytearray(entry(name.replace('\xe5', 'A'), attr))
             if name.startswith('\xe5'):
                 raw[0] = 0xE5
-            self.assertIsNone(fstimes.reset_entry(bytes(raw), EPOCH), name)
+            self.assertIsNone(times.reset_entry(bytes(raw), EPOCH), name)
 
 
 @testtools.skipIf(not (shutil.which('mkfs.vfat') and shutil.which('mcopy')),
@@ -229,10 +220,10 @@ class TestFatVolumes(TestCase):
         image, env = self.volume(bits, size)
         fd = os.open(image, os.O_RDWR)
         try:
-            self.assertEqual(bits, fstimes.Fat(fd).bits)
+            self.assertEqual(bits, times.Fat(fd).bits)
             # EFI, BOOT, BOOTX64.EFI, the long name, top.cfg, and the
             # dot entries of EFI and BOOT.
-            self.assertEqual(9, fstimes.reset_fat_times(fd, EPOCH))
+            self.assertEqual(9, times.reset_fat_times(fd, EPOCH))
         finally:
             os.close(fd)
         fsck = subprocess.run(['fsck.vfat', '-n', image], capture_output=True,
