@@ -56,7 +56,6 @@ Host tools: lvm2 (pvcreate vgcreate lvcreate lvchange vgchange), and
 thin-provisioning-tools for thin pools.
 """
 
-import logging
 import os
 
 from diskimage_builder.block_device import plugin
@@ -65,31 +64,7 @@ from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import lvmkernel
-from diskimage_builder.block_device.level1.lvmspec import DEFAULT_PE_START
-from diskimage_builder.block_device.level1.lvmspec import DM_NAME_MAX
-from diskimage_builder.block_device.level1.lvmspec import LVCREATE
-from diskimage_builder.block_device.level1.lvmspec import LV_OWN_OPTIONS
-from diskimage_builder.block_device.level1.lvmspec import NAMES_SCHEMA
-from diskimage_builder.block_device.level1.lvmspec import OPTIONS_SCHEMA
-from diskimage_builder.block_device.level1.lvmspec import PVCREATE
-from diskimage_builder.block_device.level1.lvmspec import PV_LAYOUT_OPTIONS
-from diskimage_builder.block_device.level1.lvmspec import \
-    RESERVED_LV_PARTS
-from diskimage_builder.block_device.level1.lvmspec import \
-    RESERVED_LV_PREFIXES
-from diskimage_builder.block_device.level1.lvmspec import VGCREATE
-from diskimage_builder.block_device.level1.lvmspec import allocate
-from diskimage_builder.block_device.level1.lvmspec import check_options
-from diskimage_builder.block_device.level1.lvmspec import check_vg_name
-from diskimage_builder.block_device.level1.lvmspec import extent_size
-from diskimage_builder.block_device.level1.lvmspec import lv_size_arg
-from diskimage_builder.block_device.level1.lvmspec import lvm_args
-from diskimage_builder.block_device.level1.lvmspec import mapper_name
-from diskimage_builder.block_device.level1.lvmspec import option_list
-from diskimage_builder.block_device.level1.lvmspec import parse_extents
-from diskimage_builder.block_device.level1.lvmspec import parse_lv_size
-
-LOG = logging.getLogger(__name__)
+from diskimage_builder.block_device.level1 import lvmspec as spec
 
 
 class PvNode(plugin.Node):
@@ -99,8 +74,8 @@ class PvNode(plugin.Node):
     accepts = (plugin.BLOCK_DEVICE,)
 
     def validate(self, graph, params):
-        check_options(self, PVCREATE, 'pvcreate gets its one device from '
-                      'base')
+        spec.check_options(self, spec.PVCREATE,
+                           'pvcreate gets its one device from base')
         if plugin.LVM_LV in graph[self.deps[0]].provides:
             raise ConfigError(self.path + '.base', 'a PV cannot be on an '
                               'LV (%s): LVM does not scan LVs for PVs'
@@ -108,18 +83,18 @@ class PvNode(plugin.Node):
 
     def plan(self, pctx):
         base = pctx.of(self.deps[0])
-        options = option_list(self.options.get('options'))
+        options = spec.option_list(self.options.get('options'))
         known = base.size is not None and not any(
-            o.split('=')[0] in PV_LAYOUT_OPTIONS for o in options)
+            o.split('=')[0] in spec.PV_LAYOUT_OPTIONS for o in options)
         pctx.set(self, zeroed=base.zeroed, details={
-            'data_bytes': max(base.size - DEFAULT_PE_START, 0)
+            'data_bytes': max(base.size - spec.DEFAULT_PE_START, 0)
             if known else None})
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         ctx.hold(self, 'lvm-pv', device=device)
-        ctx.run(['pvcreate', *lvm_args([device]), '--yes',
-                 *option_list(self.options.get('options')), device])
+        ctx.run(['pvcreate', *spec.lvm_args([device]), '--yes',
+                 *spec.option_list(self.options.get('options')), device])
         ctx.record(self, pv_device=device)
 
 
@@ -131,9 +106,9 @@ class VgNode(plugin.Node):
     accepts = (plugin.LVM_PV,)
 
     def validate(self, graph, params):
-        check_vg_name(self.name, self.path + '.name')
-        check_options(self, VGCREATE, 'vgcreate gets the VG name and its '
-                      'PVs from this entry')
+        spec.check_vg_name(self.name, self.path + '.name')
+        spec.check_options(self, spec.VGCREATE, 'vgcreate gets the VG name '
+                           'and its PVs from this entry')
         if not self.deps:
             raise ConfigError(self.path + '.base', 'a VG is built on one or '
                               'more PVs: list names of pvs entries')
@@ -143,7 +118,7 @@ class VgNode(plugin.Node):
             if extents is None or lv.facts['lv_type'] == 'thin':
                 continue
             try:
-                count, base = parse_extents(extents)
+                count, base = spec.parse_extents(extents)
             except sizes.SizeError:
                 continue        # the LV reports it at its own path
             if base in ('VG', 'PVS'):
@@ -180,14 +155,14 @@ class VgNode(plugin.Node):
         # New LVs on PVs that read as zeros read as zeros too: mkfs may
         # skip discarding them.
         zeroed = all(pctx.of(pv).zeroed for pv in self.deps)
-        extent = extent_size(self.options.get('options'))
+        extent = spec.extent_size(self.options.get('options'))
         pvs = [pctx.of(pv).details.get('data_bytes') for pv in self.deps]
         if extent is None or None in pvs:
             pctx.set(self, zeroed=zeroed)
             return
         total = sum(b // extent for b in pvs)
-        allocation, free = allocate(self.name, self.lvs(pctx.nodes),
-                                    extent, total)
+        allocation, free = spec.allocate(self.name, self.lvs(pctx.nodes),
+                                         extent, total)
         pctx.set(self, zeroed=zeroed, details={
             'extent_size': extent, 'extents': total, 'free': free,
             'allocation': allocation})
@@ -198,8 +173,8 @@ class VgNode(plugin.Node):
         devices = [ctx.results(pv)['pv_device'] for pv in self.deps]
         ctx.hold(self, 'lvm-vg', vg=self.name, devices=devices,
                  devnums=[ctx.host.devnum(d) for d in devices])
-        ctx.run(['vgcreate', *lvm_args(devices),
-                 *option_list(self.options.get('options')), self.name,
+        ctx.run(['vgcreate', *spec.lvm_args(devices),
+                 *spec.option_list(self.options.get('options')), self.name,
                  *devices])
         ctx.record(self, vg=self.name, devices=devices)
 
@@ -236,13 +211,13 @@ class LvNode(plugin.Node):
             self.deps.append(pool)
 
     def validate(self, graph, params):
-        self._check_name()
-        self._check_amount()
-        own = dict(LV_OWN_OPTIONS)
+        spec.check_lv_name(self.path, self.name, self.dm_names())
+        spec.check_lv_amount(self.path, self.options, self.lv_type)
+        own = dict(spec.LV_OWN_OPTIONS)
         if self.lv_type != 'lv':
             own['--type'] = 'type'
-        check_options(self, LVCREATE, 'lvcreate gets the VG from base',
-                      own)
+        spec.check_options(self, spec.LVCREATE,
+                           'lvcreate gets the VG from base', own)
         pool = self.options.get('thin-pool')
         if self.lv_type == 'thin':
             if pool is None:
@@ -260,61 +235,18 @@ class LvNode(plugin.Node):
             raise ConfigError(self.path + '.thin-pool', 'only a type thin '
                               'LV takes a thin-pool')
 
-    def _check_name(self):
-        name = self.name
-        bad = [p for p in RESERVED_LV_PARTS if p in name] + [
-            p for p in RESERVED_LV_PREFIXES if name.startswith(p)]
-        if bad:
-            raise ConfigError(self.path + '.name', 'LVM reserves %r in LV '
-                              'names' % bad[0])
-        longest = max(self.dm_names(), key=len)
-        if len(longest) > DM_NAME_MAX:
-            raise ConfigError(self.path + '.name', 'the device-mapper name '
-                              '%s of this LV is %d characters; the kernel '
-                              'takes at most %d (DM_NAME_LEN, with hyphens '
-                              'in the VG and LV names doubled): shorten the '
-                              'VG or LV name' % (longest, len(longest),
-                                                 DM_NAME_MAX))
-
     def dm_names(self):
-        """The device-mapper names LVM makes for this LV: a thin pool's
-        hidden data and metadata LVs and its -tpool layer too."""
-        names = [mapper_name(self.vg, self.name)]
-        if self.lv_type == 'thin-pool':
-            names += [mapper_name(self.vg, self.name + '_tdata'),
-                      mapper_name(self.vg, self.name + '_tmeta'),
-                      mapper_name(self.vg, self.name) + '-tpool']
-        return names
+        return spec.lv_dm_names(self.vg, self.name, self.lv_type)
 
     def identifiers(self):
         return [('device-mapper name', name, self.path + '.name')
                 for name in self.dm_names()]
 
-    def _check_amount(self):
-        has_size = 'size' in self.options
-        has_extents = 'extents' in self.options
-        if has_size == has_extents:
-            raise ConfigError(self.path, 'give size or extents%s' % (
-                ', not both' if has_size else ''))
-        if self.lv_type == 'thin' and not has_size:
-            raise ConfigError(self.path + '.extents', 'a thin LV takes its '
-                              'virtual size from size, not extents')
-        try:
-            if has_size:
-                if parse_lv_size(self.options['size']) <= 0:
-                    raise sizes.SizeError('an LV size must be at least '
-                                          '4 MiB')
-            else:
-                parse_extents(self.options['extents'])
-        except sizes.SizeError as err:
-            raise ConfigError(self.path + ('.size' if has_size
-                                           else '.extents'), str(err))
-
     def plan(self, pctx):
         vg = pctx.of(self.vg)
         # Unwritten blocks of a thin LV always read as zeros.
         zeroed = self.lv_type == 'thin' or vg.zeroed
-        size = parse_lv_size(self.options['size']) \
+        size = spec.parse_lv_size(self.options['size']) \
             if 'size' in self.options else None
         extents = vg.details.get('allocation', {}).get(self.name)
         if extents is not None:
@@ -323,19 +255,19 @@ class LvNode(plugin.Node):
                  details={'extents': extents})
 
     def argv(self, devices):
-        argv = ['lvcreate', *lvm_args(devices), '--yes']
+        argv = ['lvcreate', *spec.lvm_args(devices), '--yes']
         if self.lv_type != 'lv':
             argv += ['--type', self.lv_type]
         if self.lv_type == 'thin':
             argv += ['--thinpool', self.options['thin-pool'],
-                     '--virtualsize', lv_size_arg(self.options['size'])]
+                     '--virtualsize', spec.lv_size_arg(self.options['size'])]
         elif 'size' in self.options:
-            argv += ['--size', lv_size_arg(self.options['size'])]
+            argv += ['--size', spec.lv_size_arg(self.options['size'])]
         else:
             argv += ['--extents', str(self.options['extents']).replace(
                 ' ', '')]
         return argv + ['--name', self.name,
-                       *option_list(self.options.get('options')), self.vg]
+                       *spec.option_list(self.options.get('options')), self.vg]
 
     def create(self, ctx):
         devices = ctx.results(self.vg)['devices']
@@ -344,7 +276,7 @@ class LvNode(plugin.Node):
                  lv_type=self.lv_type)
         ctx.run(self.argv(devices))
         values = {'vg': self.vg, 'lv': self.name, 'lv_type': self.lv_type,
-                  'mapper': mapper_name(self.vg, self.name)}
+                  'mapper': spec.mapper_name(self.vg, self.name)}
         if self.lv_type != 'thin-pool':
             # A pool's own device is read-only and not for filesystems.
             values['device'] = self._device(ctx)
@@ -356,11 +288,11 @@ class LvNode(plugin.Node):
             return path
         # With udev rules off LVM makes this link itself; if /dev did not
         # take it, the kernel's dm-N node is the device.
-        dm = ctx.host.dm_devices().get(mapper_name(self.vg, self.name))
+        dm = ctx.host.dm_devices().get(spec.mapper_name(self.vg, self.name))
         if dm is None:
             raise BlockDeviceError('lvcreate made no active device for %s/%s'
                                    % (self.vg, self.name))
-        LOG.info('%s is missing: using the kernel name %s', path, dm.kname)
+        ctx.say('%s is missing: using the kernel name %s', path, dm.kname)
         return ctx.host.wait_for_node(
             dm.kname, on_create=lambda node, devnum: ctx.hold(
                 self, 'device-node', path=node, devnum=devnum))
@@ -377,7 +309,7 @@ LV_SCHEMA = {
         'extents': {'type': ['string', 'integer']},
         'type': {'enum': ['thin-pool', 'thin']},
         'thin-pool': plugin.NAME_SCHEMA,
-        'options': OPTIONS_SCHEMA,
+        'options': spec.OPTIONS_SCHEMA,
     },
 }
 
@@ -398,14 +330,14 @@ class Lvm(plugin.Plugin):
                 'required': ['name', 'base'],
                 'properties': {'name': plugin.LOOSE_NAME_SCHEMA,
                                'base': plugin.BASE_SCHEMA,
-                               'options': OPTIONS_SCHEMA}}},
+                               'options': spec.OPTIONS_SCHEMA}}},
             'vgs': {'type': 'array', 'minItems': 1, 'items': {
                 'type': 'object',
                 'additionalProperties': False,
                 'required': ['name', 'base'],
                 'properties': {'name': plugin.NAME_SCHEMA,
-                               'base': NAMES_SCHEMA,
-                               'options': OPTIONS_SCHEMA}}},
+                               'base': spec.NAMES_SCHEMA,
+                               'options': spec.OPTIONS_SCHEMA}}},
             'lvs': {'type': 'array', 'items': LV_SCHEMA},
         },
     }

@@ -293,3 +293,51 @@ def allocate(vg, lvs, extent, total):
         free -= need
         allocation[lv.name] = data
     return allocation, free
+
+
+def lv_dm_names(vg, lv, lv_type):
+    """The device-mapper names LVM makes for an LV: a thin pool's hidden
+    data and metadata LVs and its -tpool layer too."""
+    names = [mapper_name(vg, lv)]
+    if lv_type == 'thin-pool':
+        names += [mapper_name(vg, lv + '_tdata'),
+                  mapper_name(vg, lv + '_tmeta'),
+                  mapper_name(vg, lv) + '-tpool']
+    return names
+
+
+def check_lv_name(path, name, dm_names):
+    """ConfigError at *path* for an LV name LVM or the kernel refuses."""
+    bad = [p for p in RESERVED_LV_PARTS if p in name] + [
+        p for p in RESERVED_LV_PREFIXES if name.startswith(p)]
+    if bad:
+        raise ConfigError(path + '.name', 'LVM reserves %r in LV names'
+                          % bad[0])
+    longest = max(dm_names, key=len)
+    if len(longest) > DM_NAME_MAX:
+        raise ConfigError(path + '.name', 'the device-mapper name %s of '
+                          'this LV is %d characters; the kernel takes at '
+                          'most %d (DM_NAME_LEN, with hyphens in the VG and '
+                          'LV names doubled): shorten the VG or LV name'
+                          % (longest, len(longest), DM_NAME_MAX))
+
+
+def check_lv_amount(path, options, lv_type):
+    """ConfigError at *path* unless the LV has exactly one of size and
+    extents, each readable (a thin LV: size only)."""
+    has_size = 'size' in options
+    if has_size == ('extents' in options):
+        raise ConfigError(path, 'give size or extents%s' % (
+            ', not both' if has_size else ''))
+    if lv_type == 'thin' and not has_size:
+        raise ConfigError(path + '.extents', 'a thin LV takes its virtual '
+                          'size from size, not extents')
+    try:
+        if has_size:
+            if parse_lv_size(options['size']) <= 0:
+                raise sizes.SizeError('an LV size must be at least 4 MiB')
+        else:
+            parse_extents(options['extents'])
+    except sizes.SizeError as err:
+        raise ConfigError(path + ('.size' if has_size else '.extents'),
+                          str(err))

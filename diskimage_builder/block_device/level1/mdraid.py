@@ -46,21 +46,15 @@ stops whatever came back.
 
 Host tools: mdadm; udevadm only where a udev daemon runs.
 """
-import contextlib
 import os
-import shutil
 
 from diskimage_builder.block_device import plugin
-from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import sizes
-from diskimage_builder.block_device import host as host_lib
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
-from diskimage_builder.block_device.runner import CommandError
+from diskimage_builder.block_device.level1 import mdraidkernel as kernel
 
 MIB = 1 << 20
-MD_ENV = {'MDADM_NO_UDEV': '1'}
-MD_DIR = '/dev/md'
 LEVELS = (0, 1, 5, 6, 10, 'linear')
 # Active members each level needs (mdadm wants --force for fewer).
 MIN_MEMBERS = {0: 2, 1: 2, 5: 3, 6: 4, 10: 2, 'linear': 2}
@@ -73,13 +67,6 @@ UUID_PATTERN = ('^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
 # A v1 superblock keeps "<homehost>:<name>" in 32 bytes with its NUL;
 # mdadm silently drops the homehost from a longer one.
 SET_NAME_MAX = 31
-# Re-scans after a stop, for arrays a host udev re-assembled.
-STOP_ROUNDS = 3
-
-
-def md_link(host, name):
-    """Where mdadm puts the array's link: /dev/md/<name>."""
-    return os.path.join(host.dev_root, 'md', name)
 
 
 def create_argv(link, name, options, members, zeroed=True):
@@ -119,14 +106,9 @@ def assume_clean(options, zeroed=True):
 
 def mdadm_conf_line(name, detail, spares):
     line = 'ARRAY %s metadata=%s UUID=%s name=%s' % (
-        os.path.join(MD_DIR, name), detail['MD_METADATA'], detail['MD_UUID'],
-        detail['MD_NAME'])
+        os.path.join(kernel.MD_DIR, name), detail['MD_METADATA'],
+        detail['MD_UUID'], detail['MD_NAME'])
     return line + (' spares=%d' % spares if spares else '')
-
-
-def parse_export(text):
-    return dict(line.split('=', 1) for line in text.splitlines()
-                if '=' in line)
 
 
 def data_bytes(member_size, metadata_version):
@@ -152,141 +134,6 @@ def array_bytes(level, data, active, chunk):
             10: data * active // 2 // chunk * chunk}[level]
 
 
-# -- what the kernel holds --------------------------------------------------
-
-def arrays_over(host, members, uuid=None):
-    """md devices (md127...) built on any of the kernel names *members*,
-    active or only partly assembled; with *uuid*, only the array of that
-    UUID where the kernel shows it (md/uuid)."""
-    members = set(members)
-    found = []
-    for entry in host.listdir(os.path.join(host.sys_root, 'block')):
-        if not entry.startswith('md'):
-            continue
-        shown = host.attr(entry, 'md', 'uuid')
-        if uuid and shown and _hex(shown) != _hex(uuid):
-            continue
-        if set(host.slaves(entry)) & members:
-            found.append(entry)
-    return found
-
-
-def _hex(uuid):
-    # mdadm writes 8:8:8:8 hex digits, the kernel a dashed UUID.
-    return uuid.replace(':', '').replace('-', '').lower()
-
-
-def running_arrays(host):
-    """md devices the kernel runs (or holds inactive): any state but
-    'clear', which a stopped array's left-over node shows."""
-    return [entry for entry in host.listdir(os.path.join(host.sys_root,
-                                                         'block'))
-            if running_state(host, entry) not in (None, 'clear')]
-
-
-def running_state(host, kname):
-    return host.attr(kname, 'md', 'array_state')
-
-
-SCAN_ARGV = ['mdadm', '--detail', '--scan', '--config=none']
-
-
-def detail_argv(device):
-    return ['mdadm', '--detail', '--export', device]
-
-
-def scan_names(result):
-    """Names of the arrays the host runs, as ``mdadm --detail --scan``
-    (*result*, or None when it did not run) reports them."""
-    out = result.stdout if result else ''
-    names = set()
-    for line in out.splitlines():
-        for word in line.split():
-            if word.startswith('name='):
-                names.add(word[5:].rsplit(':', 1)[-1])
-            elif word.startswith(MD_DIR + '/'):
-                names.add(word[len(MD_DIR) + 1:])
-    return names
-
-
-def arrays_named(runner, name):
-    """Running md devices whose array name is *name* (``cleanup
-    --from-system``, which knows no members; the host-wide claim on the
-    name keeps other builds' arrays out)."""
-    found = []
-    for kname in running_arrays(host_lib.HOST):
-        detail = parse_export(runner.run(
-            detail_argv(os.path.join(host_lib.HOST.dev_root, kname)),
-            env=MD_ENV, check=False).stdout)
-        if detail.get('MD_NAME', '').rsplit(':', 1)[-1] == name:
-            found.append(kname)
-    return found
-
-
-def _ours(scope, args):
-    if scope.from_system:
-        return arrays_named(scope.runner, args['name'])
-    if not args.get('members'):
-        raise resources.NotOurs('the md-array entry of %s carries no '
-                                'members' % args['name'])
-    found = arrays_over(scope.host, args['members'], args.get('uuid'))
-    # Kernel names of members are reused once released: their device
-    # numbers, recorded when they were this build's, must match too.
-    numbers = dict(zip(args['members'], args.get('devnums') or []))
-    for kname in found:
-        for member in scope.host.slaves(kname):
-            if member in numbers and \
-                    scope.host.attr(member, 'dev') != numbers[member]:
-                raise resources.NotOurs(
-                    'md array %s stands on %s, which is no longer the '
-                    'device this build gave it' % (kname, member))
-    return found
-
-
-@resources.releaser('md-array', tools=lambda args: ('mdadm',) + (
-    ('udevadm',) if host_lib.HOST.udev_running() else ()), by_name=True)
-def release_array(scope, args):
-    # Found by member in sysfs: the process may have died between
-    # mdadm --create and recording the array, and a host udev may have
-    # re-assembled it under another md number.  The UUID, once recorded,
-    # keeps a later array on reused loop devices safe.
-    runner = scope.runner
-    for _ in range(STOP_ROUNDS):
-        found = _ours(scope, args)
-        if not found:
-            return
-        for kname in found:
-            _stop(scope.host, runner, kname, args['name'])
-        if scope.host.udev_running() and shutil.which('udevadm'):
-            runner.run(['udevadm', 'settle', '--timeout=10'], check=False)
-    found = _ours(scope, args)
-    if found:
-        raise resources.ReleaseError(
-            'md array %s keeps coming back as %s (a udev rule re-assembles '
-            'it?); stop it with mdadm --stop /dev/%s' % (
-                args['name'], ', '.join(found), found[0]))
-
-
-def _stop(host, runner, kname, name):
-    device = os.path.join(host.dev_root, kname)
-    try:
-        runner.run(['mdadm', '--stop', device], env=MD_ENV)
-    except CommandError as err:
-        if running_state(host, kname) in (None, 'clear'):
-            return
-        raise resources.ReleaseError('cannot stop md array %s (%s): %s' % (
-            name, device, err.output.strip() or err))
-    # mdadm made /dev/md/<name> (no udev) and leaves it behind pointing
-    # at the stopped md node, which a later array may reuse.
-    link = md_link(host, name)
-    # Where a udev runs it may remove the link at any point in here (even
-    # inside os.path.realpath, which does not expect that).
-    with contextlib.suppress(FileNotFoundError):
-        if os.path.islink(link) and os.path.basename(
-                os.readlink(link)) == kname:
-            os.unlink(link)
-
-
 # -- the node -----------------------------------------------------------------
 
 class MdraidNode(plugin.Node):
@@ -303,8 +150,8 @@ class MdraidNode(plugin.Node):
     def identifiers(self):
         # Two arrays of one UUID: the booted system assembles one of them.
         md_uuid = self.options.get('uuid')
-        return [('md array UUID', _hex(md_uuid), self.path + '.uuid')] \
-            if md_uuid else []
+        return [('md array UUID', kernel.md_uuid_hex(md_uuid),
+                 self.path + '.uuid')] if md_uuid else []
 
     def plan(self, pctx):
         members = [pctx.of(name) for name in self.deps]
@@ -325,15 +172,15 @@ class MdraidNode(plugin.Node):
 
     def check(self, ctx):
         host = ctx.host
-        link = md_link(host, self.name)
+        link = kernel.md_link(host, self.name)
         clash = None
-        if os.path.exists(link) and running_state(
+        if os.path.exists(link) and kernel.running_state(
                 host, host.kernel_name(link)) not in (None, 'clear'):
             clash = host.kernel_name(link)
-        elif self.name in scan_names(ctx.run(
-                SCAN_ARGV, env=MD_ENV, check=False,
+        elif self.name in kernel.scan_names(ctx.run(
+                kernel.SCAN_ARGV, env=kernel.MD_ENV, check=False,
                 when='md arrays run on the host and none is at /dev/md/%s'
-                % self.name, needed=lambda: running_arrays(host))):
+                % self.name, needed=lambda: kernel.running_arrays(host))):
             clash = 'an array named %s' % self.name
         if clash:
             raise UsageError('%s: an md array named %s is already running '
@@ -349,10 +196,11 @@ class MdraidNode(plugin.Node):
         entry = ctx.hold(self, 'md-array', name=self.name,
                          members=[ctx.host.kernel_name(m) for m in members],
                          devnums=[ctx.host.devnum(m) for m in members])
-        link = md_link(ctx.host, self.name)
+        link = kernel.md_link(ctx.host, self.name)
         ctx.run(create_argv(link, self.name, self.options, members,
-                            ctx.plan_of(self.name).zeroed), env=MD_ENV)
-        detail = parse_export(ctx.run(detail_argv(link), env=MD_ENV).stdout)
+                            ctx.plan_of(self.name).zeroed), env=kernel.MD_ENV)
+        detail = kernel.parse_export(ctx.run(kernel.detail_argv(link),
+                                             env=kernel.MD_ENV).stdout)
         detail = {key: ctx.known(detail.get(key), '%s mdadm --detail gave '
                                  'of %s' % (key, link))
                   for key in ('MD_UUID', 'MD_METADATA', 'MD_NAME')}

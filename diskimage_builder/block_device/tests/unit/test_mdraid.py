@@ -12,6 +12,7 @@ from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import teardown
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import mdraid
+from diskimage_builder.block_device.level1 import mdraidkernel
 from diskimage_builder.block_device.tests.support.compat import PARAMS
 from diskimage_builder.block_device.tests.support.fakehost import \
     FakeHostFixture
@@ -109,7 +110,7 @@ class TestArgv(TestCase):
                                                       options, devices))
 
     def test_mdadm_conf_line(self):
-        info = mdraid.parse_export(detail('r'))
+        info = mdraidkernel.parse_export(detail('r'))
         self.assertEqual('ARRAY /dev/md/r metadata=1.2 UUID=%s name=any:r'
                          % MD_UUID, mdraid.mdadm_conf_line('r', info, 0))
         self.assertTrue(mdraid.mdadm_conf_line('r', info, 1).endswith(
@@ -336,11 +337,11 @@ class TestRelease(TestCase):
     def test_arrays_found_by_member_not_by_name(self):
         self.host.add_md('md127', '9:127', over=['loop1p1', 'loop2p1'])
         self.host.add_md('md126', '9:126', over=['sda1'])
-        self.assertEqual(['md127'], mdraid.arrays_over(self.host,
-                                                       ['loop2p1']))
-        self.assertEqual([], mdraid.arrays_over(self.host, ['loop3p1']))
+        self.assertEqual(['md127'],
+                         mdraidkernel.arrays_over(self.host, ['loop2p1']))
+        self.assertEqual([], mdraidkernel.arrays_over(self.host, ['loop3p1']))
         self.assertEqual(['md126', 'md127'],
-                         mdraid.running_arrays(self.host))
+                         mdraidkernel.running_arrays(self.host))
 
     def test_a_recorded_uuid_must_match(self):
         self.host.add_md('md127', '9:127', over=['loop1p1'],
@@ -348,10 +349,10 @@ class TestRelease(TestCase):
         self.host.add_md('md126', '9:126', over=['loop2p1'],
                          uuid='11111111-0343-e30a-5b11-fd8efea33707')
         members = ['loop1p1', 'loop2p1']
-        self.assertEqual(['md127'], mdraid.arrays_over(self.host, members,
-                                                       MD_UUID))
+        self.assertEqual(['md127'],
+                         mdraidkernel.arrays_over(self.host, members, MD_UUID))
         self.assertEqual(['md126', 'md127'],
-                         mdraid.arrays_over(self.host, members))
+                         mdraidkernel.arrays_over(self.host, members))
 
     def test_release_is_a_no_op_when_stopped(self):
         self.host.add_md('md126', '9:126', over=['sda1'])
@@ -438,7 +439,7 @@ class TestStaleLink(TestCase):
     def stop(self, kname='md127'):
         runner = FakeRunner([['mdadm', '--stop', os.path.join(
             self.host.dev_root, kname)]])
-        mdraid._stop(self.host, runner, kname, 'root_md')
+        mdraidkernel.stop(self.host, runner, kname, 'root_md')
         runner.assert_done()
 
     def test_link_to_the_stopped_array_is_removed(self):
