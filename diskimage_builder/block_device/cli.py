@@ -14,8 +14,47 @@ from diskimage_builder.block_device.errors import BlockDeviceError
 # image builder calls getval many times, and they cost more than it does.
 LOGGER_NAME = 'diskimage_builder.block_device'
 
-PHASES = ('init', 'getval', 'plan', 'create', 'writefstab', 'umount',
-          'cleanup', 'delete', 'build')
+# Every subcommand and its options: one table, from which the parser is
+# built (and which a unit test holds the README to).  An option is
+# (flags, argparse keywords).
+COMMANDS = (
+    ('init', 'check the config and write config.json', ()),
+    ('getval', 'print one value', ((('key',), {}),)),
+    ('plan', 'show the layout and sizes the config gives, touching nothing',
+     ((('--format',), {'choices': ('tree', 'json', 'dot'),
+                       'default': 'tree'}),
+      (('--config',), {'help': "a config file, instead of the params "
+                               "file's"}),
+      (('--size',), {'help': 'the image size, with --config'}))),
+    ('create', 'create the whole stack',
+     ((('--check',), {'action': 'store_true',
+                      'help': 'only run the checks create runs before its '
+                              'first change, print them and write '
+                              'nothing'}),)),
+    ('writefstab', 'write built/etc/fstab', ()),
+    ('umount', 'unmount and detach; the image stays', ()),
+    ('cleanup', 'release everything still held and remove the state '
+     'folder; the image stays',
+     ((('--from-system',), {'action': 'store_true',
+                            'help': 'find what the build holds on the '
+                                    'system (when the state file is lost '
+                                    'or damaged)'}),)),
+    ('delete', 'release everything and delete the image files', ()),
+    ('build', 'make a disk image from a directory tree in one command',
+     ((('--root',), {'required': True, 'help': 'the tree to copy in'}),
+      (('--output',), {'required': True, 'help': 'the image file'}),
+      (('--config',), {'help': 'a layout (default: one GPT partition, '
+                               'ext4 at /)'}),
+      (('--size',), {'help': 'the image size (default: the tree plus '
+                             'headroom)'}),
+      (('--format',), {'choices': ('raw', 'qcow2', 'vmdk', 'vhdx', 'vdi'),
+                       'help': 'default: from the output name, else raw'}),
+      (('--compress',), {'action': 'store_true',
+                         'help': 'compressed qcow2'}),
+      (('--seed',), {'help': 'derive every identifier from this (as '
+                             'DIB_BLOCK_DEVICE_SEED does)'}))),
+)
+PHASES = tuple(name for name, _, _ in COMMANDS)
 
 
 def parser():
@@ -29,44 +68,10 @@ def parser():
     top.add_argument('--debug', action='store_true',
                      help='also log the output of every command')
     sub = top.add_subparsers(dest='phase', required=True, metavar='PHASE')
-    sub.add_parser('init', help='check the config and write config.json')
-    getval = sub.add_parser('getval', help='print one value')
-    getval.add_argument('key')
-    create = sub.add_parser('create', help='create the whole stack')
-    create.add_argument('--check', action='store_true',
-                        help='only run the checks create runs before its '
-                        'first change, print them and write nothing')
-    plan = sub.add_parser('plan', help='show the layout and sizes the '
-                          'config gives, touching nothing')
-    plan.add_argument('--format', choices=('tree', 'json', 'dot'),
-                      default='tree')
-    plan.add_argument('--config', help='a config file, instead of the '
-                      'params file\'s')
-    plan.add_argument('--size', help='the image size, with --config')
-    build = sub.add_parser('build', help='make a disk image from a '
-                           'directory tree in one command')
-    build.add_argument('--root', required=True, help='the tree to copy in')
-    build.add_argument('--output', required=True, help='the image file')
-    build.add_argument('--config', help='a layout (default: one GPT '
-                       'partition, ext4 at /)')
-    build.add_argument('--size', help='the image size (default: the '
-                       'tree plus headroom)')
-    build.add_argument('--format', choices=('raw', 'qcow2', 'vmdk', 'vhdx',
-                                            'vdi'),
-                       help='default: from the output name, else raw')
-    build.add_argument('--compress', action='store_true',
-                       help='compressed qcow2')
-    build.add_argument('--seed', help='derive every identifier from this '
-                       '(as DIB_BLOCK_DEVICE_SEED does)')
-    sub.add_parser('writefstab', help='write built/etc/fstab')
-    sub.add_parser('umount', help='unmount and detach; the image stays')
-    cleanup = sub.add_parser('cleanup', help='release everything still held '
-                             'and remove the state folder; the image stays')
-    cleanup.add_argument('--from-system', action='store_true',
-                         help='find what the build holds on the system '
-                         '(when the state file is lost or damaged)')
-    sub.add_parser('delete', help='release everything and delete the '
-                   'image files')
+    for name, help_text, options in COMMANDS:
+        command = sub.add_parser(name, help=help_text)
+        for flags, keywords in options:
+            command.add_argument(*flags, **keywords)
     return top
 
 

@@ -125,14 +125,7 @@ def flatten(items):
     entries = []
 
     def visit(name, options, path, parent):
-        if name not in classes:
-            cls = plugin_mod.load(name) if name in known else None
-            if cls is None:
-                raise ConfigError(path, 'unknown plugin %r%s (known: %s)'
-                                  % (name, _did_you_mean(name, known),
-                                     ', '.join(known)))
-            classes[name] = cls
-        cls = classes[name]
+        cls = _plugin_class(name, path, known, classes)
         if not isinstance(options, dict):
             raise ConfigError(path, 'expected a mapping of options, got %s'
                               % yamldoc.type_name(options))
@@ -157,6 +150,18 @@ def flatten(items):
         (name, options), = item.items()
         visit(str(name), options, '%s.%s' % (path, name), None)
     return entries
+
+
+def _plugin_class(name, path, known, classes):
+    """The class of plugin *name* (loaded once into *classes*)."""
+    if name not in classes:
+        cls = plugin_mod.load(name) if name in known else None
+        if cls is None:
+            raise ConfigError(path, 'unknown plugin %r%s (known: %s)'
+                              % (name, _did_you_mean(name, known),
+                                 ', '.join(known)))
+        classes[name] = cls
+    return classes[name]
 
 
 def check_schema(data, schema, path):

@@ -30,9 +30,29 @@ def read_text(path, where, what):
     Opened non-blocking and looked at before reading: a FIFO would block
     the open until a writer comes, a device could be read forever.
     """
+    fd = _open_for_reading(path, where, what)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY |
-                     os.O_CLOEXEC)
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise ConfigError(where, 'cannot read %s %s: it is %s, not a '
+                              'regular file' % (what, path, FILE_TYPES.get(
+                                  kind, 'not a regular file')))
+        data = _read_at_most(fd, MAX_TEXT_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(where, 'cannot read %s %s: %s'
+                          % (what, path, err.strerror))
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TEXT_BYTES:
+        raise ConfigError(where, '%s %s is larger than %d KiB: not a YAML '
+                          'layout' % (what, path, MAX_TEXT_BYTES >> 10))
+    return decode(data, where, '%s %s' % (what, path))
+
+
+def _open_for_reading(path, where, what):
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY |
+                       os.O_CLOEXEC)
     except OSError as err:
         try:        # a socket cannot be opened (ENXIO): say what it is
             kind = FILE_TYPES.get(stat.S_IFMT(os.stat(path).st_mode))
@@ -44,29 +64,17 @@ def read_text(path, where, what):
     except ValueError:          # a NUL in the path
         raise ConfigError(where, 'cannot read %s %r: the path holds a NUL '
                           'character' % (what, path))
-    try:
-        info = os.fstat(fd)
-        kind = stat.S_IFMT(info.st_mode)
-        if kind != stat.S_IFREG:
-            raise ConfigError(where, 'cannot read %s %s: it is %s, not a '
-                              'regular file' % (what, path, FILE_TYPES.get(
-                                  kind, 'not a regular file')))
-        chunks, size = [], 0
-        while size <= MAX_TEXT_BYTES:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as err:
-        raise ConfigError(where, 'cannot read %s %s: %s'
-                          % (what, path, err.strerror))
-    finally:
-        os.close(fd)
-    if size > MAX_TEXT_BYTES:
-        raise ConfigError(where, '%s %s is larger than %d KiB: not a YAML '
-                          'layout' % (what, path, MAX_TEXT_BYTES >> 10))
-    return decode(b''.join(chunks), where, '%s %s' % (what, path))
+
+
+def _read_at_most(fd, limit):
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b''.join(chunks)
 
 
 def decode(data, where, what):

@@ -47,30 +47,8 @@ def _check_events(text, what):
     total = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         line = event.start_mark.line + 1
-        if isinstance(event, (yaml.SequenceStartEvent,
-                              yaml.MappingStartEvent)):
-            open_.append([event.anchor, 1, 1])
-            if len(open_) > MAX_DEPTH:
-                raise ConfigError(what, 'nested more than %d levels deep '
-                                  'at line %d' % (MAX_DEPTH, line))
-            continue
-        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-            anchor, count, depth = open_.pop()
-            size = (count, depth)
-            if anchor is not None:
-                anchored[anchor] = size
-        elif isinstance(event, yaml.ScalarEvent):
-            size = (1, 0)
-            if event.anchor is not None:
-                anchored[event.anchor] = size
-        elif isinstance(event, yaml.AliasEvent):
-            if any(entry[0] == event.anchor for entry in open_):
-                raise ConfigError(what, 'the alias *%s at line %d refers to '
-                                  'a collection that holds it: it would '
-                                  'never end' % (event.anchor, line))
-            # An undefined alias is left for the composer to report.
-            size = anchored.get(event.anchor, (1, 0))
-        else:
+        size = _event_size(event, open_, anchored, what, line)
+        if size is None:
             continue
         total += size[0]
         if total > MAX_VALUES:
@@ -83,6 +61,34 @@ def _check_events(text, what):
                 raise ConfigError(what, 'nested more than %d levels deep '
                                   '(through the alias at line %d)'
                                   % (MAX_DEPTH, line))
+
+
+def _event_size(event, open_, anchored, what, line):
+    """(values, depth) that *event* adds to the collection it is in, or
+    None when it adds nothing yet (a collection opening)."""
+    if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+        open_.append([event.anchor, 1, 1])
+        if len(open_) > MAX_DEPTH:
+            raise ConfigError(what, 'nested more than %d levels deep at '
+                              'line %d' % (MAX_DEPTH, line))
+        return None
+    if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+        anchor, count, depth = open_.pop()
+        size = (count, depth)
+    elif isinstance(event, yaml.ScalarEvent):
+        anchor, size = event.anchor, (1, 0)
+    elif isinstance(event, yaml.AliasEvent):
+        if any(entry[0] == event.anchor for entry in open_):
+            raise ConfigError(what, 'the alias *%s at line %d refers to a '
+                              'collection that holds it: it would never end'
+                              % (event.anchor, line))
+        # An undefined alias is left for the composer to report.
+        return anchored.get(event.anchor, (1, 0))
+    else:
+        return None
+    if anchor is not None:
+        anchored[anchor] = size
+    return size
 
 
 PLAIN_SCALARS = (str, int, float, bool, type(None))

@@ -219,6 +219,18 @@ def build_mbr(disk_sectors: int, sector_size: int, entries: list[MbrEntry],
         _check_extended(disk_sectors, logicals, extended)
     _check_mbr_space(primaries, logicals, extended)
 
+    writes = [(0, _mbr_sector(sector_size, disk_id, primaries, extended))]
+    for index, entry in enumerate(logicals):
+        following = logicals[index + 1] if index + 1 < len(logicals) else None
+        writes.append((entry.ebr_lba * sector_size,
+                       _ebr_sector(sector_size, entry, following,
+                                   extended[0])))
+    return writes
+
+
+def _mbr_sector(sector_size, disk_id, primaries, extended):
+    """The first sector: disk id, the primary entries and the extended
+    one in the first free slot."""
     table = bytearray(64)
     for entry in primaries:
         slot = (entry.number - 1) * _MBR_RECORD.size
@@ -228,16 +240,10 @@ def build_mbr(disk_sectors: int, sector_size: int, entries: list[MbrEntry],
         slot = _extended_slot(primaries) * _MBR_RECORD.size
         table[slot:slot + _MBR_RECORD.size] = _mbr_record(
             extended[2], False, extended[0], extended[1] - extended[0] + 1)
-    writes = [(0, sector_bytes(
+    return sector_bytes(
         sector_size, (_MBR_DISK_ID_OFFSET, struct.pack('<I', disk_id)),
         (_MBR_TABLE_OFFSET, bytes(table)),
-        (_MBR_SIGNATURE_OFFSET, _MBR_SIGNATURE)))]
-    for index, entry in enumerate(logicals):
-        following = logicals[index + 1] if index + 1 < len(logicals) else None
-        writes.append((entry.ebr_lba * sector_size,
-                       _ebr_sector(sector_size, entry, following,
-                                   extended[0])))
-    return writes
+        (_MBR_SIGNATURE_OFFSET, _MBR_SIGNATURE))
 
 
 def protective_mbr(sector_size, disk_sectors):

@@ -131,3 +131,36 @@ class TestUmask(TestCase):
     def test_a_stricter_umask_is_kept(self):
         self.assertEqual(0o077, self.main_under(0o077)[0])
         self.assertEqual(0o027, self.main_under(0o007)[0])
+
+
+class TestReadmeNamesEveryCommand(TestCase):
+    """The command table is the one source of subcommands and options:
+    README.rst's "The phases" must name each of them."""
+
+    def phases_section(self):
+        from diskimage_builder.block_device.tests.support.compat import REPO
+        with open(os.path.join(REPO, 'README.rst')) as readme:
+            text = readme.read()
+        start = text.index('\nThe phases\n')
+        return text[start:text.index('\nCrash safety and parallel builds\n')]
+
+    def test_every_subcommand_and_option_is_documented(self):
+        section = self.phases_section()
+        missing = []
+        for name, _, options in cli.COMMANDS:
+            if '``%s' % name not in section:
+                missing.append(name)
+            missing += ['%s %s' % (name, flag) for flags, _ in options
+                        for flag in flags
+                        if flag.startswith('--') and flag not in section]
+        self.assertEqual([], missing)
+
+    def test_the_parser_is_the_table(self):
+        actions = cli.parser()._subparsers._group_actions[0].choices
+        self.assertEqual(list(cli.PHASES), list(actions))
+        for name, _, options in cli.COMMANDS:
+            flags = {flag for action in actions[name]._actions
+                     for flag in action.option_strings}
+            self.assertEqual({flag for option, _ in options
+                              for flag in option if flag.startswith('--')},
+                             flags - {'-h', '--help'})
