@@ -158,6 +158,13 @@ class Host:
         """Kernel name of partition *number* of *disk* (a node or a kernel
         name), or None if the kernel does not list it (yet)."""
         disk = self.kernel_name(disk)
+        # The name the kernel gives it (block/partitions/core.c: a "p"
+        # after a disk name ending in a digit), looked up first: scanning
+        # every partition for each would make a table of n partitions
+        # cost n squared reads.
+        usual = '%s%s%d' % (disk, 'p' if disk[-1:].isdigit() else '', number)
+        if self.attr(disk, usual, 'partition') == str(number):
+            return usual
         for entry in self.partitions(disk):
             if self.attr(disk, entry, 'partition') == str(number):
                 return entry
