@@ -1,1 +1,2 @@
-"""Level 1: partition tables and the partitions on them."""
+"""Level 1: what is built on a disk and gives block devices again:
+partition tables, LVM, LUKS and md arrays."""
