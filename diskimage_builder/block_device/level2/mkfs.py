@@ -127,7 +127,34 @@ def mkfs_argv(fstype, device, label=None, fs_uuid=None, opts=(),
     if fs_uuid:
         value = fs_uuid.replace('-', '') if fstype == 'vfat' else fs_uuid
         argv += [arg.format(value) for arg in fs.uuid_args]
-    return argv + list(opts) + [device]
+    argv += list(opts)
+    if fs.tool.startswith('mkfs.ext'):
+        argv = merge_extended(argv)
+    return argv + [device]
+
+
+def merge_extended(argv):
+    """*argv* with its ``-E`` options joined into one, where the first
+    was: mke2fs keeps only the last ``-E`` it is given, so a seeded
+    hash_seed would drop the options for a zeroed device, and an ``-E`` in
+    the config both.  A later value of one key still wins, as within one
+    ``-E``."""
+    values, rest, first, index = [], [], None, 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == '-E' and index + 1 < len(argv):
+            value, index = argv[index + 1], index + 2
+        elif arg.startswith('-E') and len(arg) > 2:
+            value, index = arg[2:], index + 1
+        else:
+            rest.append(arg)
+            index += 1
+            continue
+        first = len(rest) if first is None else first
+        values.append(value)
+    if first is None:
+        return rest
+    return rest[:first] + ['-E', ','.join(values)] + rest[first:]
 
 
 class MkfsNode(plugin.Node):

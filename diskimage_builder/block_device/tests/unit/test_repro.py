@@ -58,3 +58,19 @@ class TestRepro(testtools.TestCase):
                          vfat.argv('/dev/x', repro))
         self.assertEqual(['mkfs.ext4', '-F', '-q', '-L', 'r', '/dev/x'],
                          node.argv('/dev/x', Repro()))
+
+    def test_one_extended_option_list(self):
+        # mke2fs keeps only its last -E: the seeded hash seed, the options
+        # for a zeroed device and the config's own must be one list.
+        repro = Repro('s')
+        node = mkfs.MkfsNode('mkfs', 'fs', '[1].mkfs', ['p'], {},
+                             {'fstype': 'ext4', 'label': 'r',
+                              'opts': ['-E', 'stride=4', '-b', '4096']})
+        argv = node.argv('/dev/x', repro, zeroed=True)
+        self.assertEqual(1, argv.count('-E'))
+        self.assertEqual(
+            'lazy_itable_init=1,lazy_journal_init=1,nodiscard,hash_seed=%s,'
+            'stride=4' % repro.uuid('fs', 'hash'),
+            argv[argv.index('-E') + 1])
+        self.assertEqual(['mkfs.ext4', '-F', '-q', '-E'], argv[:4])
+        self.assertEqual(['-b', '4096', '/dev/x'], argv[-3:])
