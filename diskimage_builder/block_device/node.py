@@ -21,6 +21,9 @@ plugin author writes, per node class:
     the one statement of what the node does: each resource journaled
     with ``ctx.hold`` before it is acquired, every command through
     ``ctx.run``, every read of the system through ``ctx.host``.
+``offline(octx)`` with ``needs_kernel = None`` (optional)
+    the node made in an image file by user-space tools, from a tree, with
+    no root and no device (:mod:`offline`).
 
 Everything else is derived by running ``check`` and ``create`` against a
 recording context (:mod:`context`): the commands ``plan`` lists, the host
@@ -140,6 +143,17 @@ class Node:
     def create(self, ctx):
         raise NotImplementedError(
             '%s node %s has no create step' % (self.plugin, self.name))
+
+    # What the node needs the kernel for, when it cannot be made in an
+    # image file by user-space tools alone (``build --offline`` refuses
+    # it, naming this); None for nodes with an ``offline`` step.
+    needs_kernel = 'the kernel path'
+
+    def offline(self, octx):
+        """The node made without the kernel: in the image file, from the
+        tree (``build --offline``, :mod:`offline`)."""
+        raise NotImplementedError(
+            '%s node %s has no offline step' % (self.plugin, self.name))
 
 
 def check_bases(ordered):

@@ -69,6 +69,7 @@ class DiskNode(plugin.Node):
     kind = 'disk'
     level = 0
     provides = frozenset([plugin.BLOCK_DEVICE])
+    needs_kernel = 'a disk of the host'
 
     @property
     def selector(self):

@@ -78,6 +78,16 @@ class LoopNode(plugin.Node):
         # A new sparse file reads as zeros: mkfs need not discard or zero.
         pctx.set(self, size=size, sector_size=block, zeroed=True)
 
+    needs_kernel = None
+
+    def offline(self, octx):
+        path = self.facts['image_path']
+        planned = octx.plan_of(self.name)
+        trust.make_dirs(os.path.dirname(path), self.path + '.directory')
+        octx.set_image(self, path, planned.size)
+        octx.record(self, image_path=path, size=planned.size,
+                    sector_size=planned.sector_size)
+
     def create(self, ctx):
         path = self.facts['image_path']
         planned = ctx.plan_of(self.name)

@@ -181,6 +181,7 @@ def release_mapping(scope, args):
 class CryptNode(plugin.Node):
     """A LUKS header on the base device and its open mapping."""
     kind = 'crypt'
+    needs_kernel = 'device-mapper (dm-crypt)'
     provides = frozenset([plugin.BLOCK_DEVICE])
     accepts = (plugin.BLOCK_DEVICE,)
 

@@ -70,6 +70,7 @@ from diskimage_builder.block_device.level1 import lvmspec as spec
 class PvNode(plugin.Node):
     """``pvcreate`` on a block device."""
     kind = 'pv'
+    needs_kernel = 'device-mapper (LVM)'
     provides = frozenset([plugin.LVM_PV])
     accepts = (plugin.BLOCK_DEVICE,)
 
@@ -102,6 +103,7 @@ class VgNode(plugin.Node):
     """``vgcreate`` over the PVs; it hands its extents to its LVs (plan)
     and its teardown deactivates every LV."""
     kind = 'vg'
+    needs_kernel = 'device-mapper (LVM)'
     provides = frozenset([plugin.LVM_VG])
     accepts = (plugin.LVM_PV,)
 
@@ -182,6 +184,7 @@ class VgNode(plugin.Node):
 class LvNode(plugin.Node):
     """``lvcreate``: a plain LV, a thin pool or a thin LV."""
     kind = 'lv'
+    needs_kernel = 'device-mapper (LVM)'
     accepts = (plugin.LVM_VG, plugin.LVM_THIN_POOL)
 
     @property

@@ -139,6 +139,7 @@ def array_bytes(level, data, active, chunk):
 class MdraidNode(plugin.Node):
     """An md array over the base devices, running until umount."""
     kind = 'mdraid'
+    needs_kernel = "the kernel's md driver"
     provides = frozenset([plugin.BLOCK_DEVICE])
     accepts = (plugin.BLOCK_DEVICE,)
 

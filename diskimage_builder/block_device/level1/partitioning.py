@@ -139,6 +139,17 @@ class TableNode(plugin.Node):
                               'last_lba': part.last_lba,
                               'number': part.number})
 
+    needs_kernel = None
+
+    def offline(self, octx):
+        planned = octx.plan_of(self.name)
+        writes, idents = disklabel.table_writes(
+            self.label, self.name, self.options, planned, octx.repro)
+        region = octx.region(self.deps[0])
+        octx.write_at(region, writes)
+        octx.set_region(self, region)
+        octx.record(self, **idents)
+
     def create(self, ctx):
         device = ctx.device(self.deps[0])
         planned = ctx.plan_of(self.name)
@@ -272,6 +283,17 @@ class PartitionNode(plugin.Node):
         part_uuid = self.options.get('part-uuid')
         return [('PARTUUID', part_uuid.lower(), self.path + '.part-uuid')] \
             if part_uuid else []
+
+    needs_kernel = None
+
+    def offline(self, octx):
+        table = self.deps[0]
+        planned = octx.plan_of(self.name)
+        octx.set_region(self, octx.sub_region(
+            table, planned.details['start'], planned.size))
+        number = self.facts['number']
+        octx.record(self, number=number, partuuid=octx.results(table)[
+            'partuuids'][str(number)])
 
     def create(self, ctx):
         table = self.deps[0]

@@ -14,6 +14,7 @@ each filesystem needs is one row of :data:`FILESYSTEMS`.
 """
 import dataclasses
 import re
+import uuid
 
 from diskimage_builder.block_device import cmdopts
 from diskimage_builder.block_device import plugin
@@ -210,12 +211,22 @@ class MkfsNode(plugin.Node):
             return '%s-%s' % (value.hex[:4].upper(), value.hex[4:8].upper())
         return str(value)
 
-    def argv(self, device, repro, zeroed=False):
+    def argv(self, device, repro, zeroed=False, fs_uuid=None):
         opts = list(self.facts['opts'])
         if repro.seeded and self.fstype in SEEDED_ARGS:
             opts = SEEDED_ARGS[self.fstype](repro, self.name) + opts
         return mkfs_argv(self.fstype, device, self.facts['label'],
-                         self.fs_uuid(repro), opts, zeroed)
+                         fs_uuid or self.fs_uuid(repro), opts, zeroed)
+
+    needs_kernel = None
+
+    def offline(self, octx):
+        # Chosen now, from the seed when there is one: the fstab that goes
+        # into the root filesystem names it before any is made.
+        fs_uuid = self.fs_uuid(octx.repro) or random_uuid(self.fstype)
+        octx.record(self, fstype=self.fstype, uuid=fs_uuid,
+                    label=self.facts['label'])
+        octx.fill(self, octx.region(self.deps[0]), fs_uuid)
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
@@ -228,6 +239,15 @@ class MkfsNode(plugin.Node):
                    fstype=probed.get('TYPE', self.fstype),
                    uuid=probed.get('UUID', ''),
                    label=probed.get('LABEL', self.facts['label']))
+
+
+def random_uuid(fstype):
+    """A random filesystem identity in the form *fstype* takes (a FAT
+    volume id is 8 hex digits)."""
+    value = uuid.uuid4()
+    if fstype == 'vfat':
+        return '%s-%s' % (value.hex[:4].upper(), value.hex[4:8].upper())
+    return str(value)
 
 
 def label_problem(fstype, label):

@@ -76,6 +76,13 @@ class MountNode(plugin.Node):
                             self.mount_point.lstrip('/')).rstrip('/') \
             or '/'
 
+    needs_kernel = None
+
+    def offline(self, octx):
+        # Nothing is mounted: the mount point says which part of the tree
+        # the filesystem is made from.
+        octx.record(self, mount_point=self.mount_point)
+
     def create(self, ctx):
         mkfs = ctx.nodes[self.deps[0]]
         fs = ctx.results(mkfs.name)

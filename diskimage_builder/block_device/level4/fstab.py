@@ -75,6 +75,11 @@ class FstabNode(plugin.Node):
                          '%s=%s' % (prefix, value))
         ctx.record(self, fstab=line)
 
+    # The line is worked out the same way from what the filesystem's
+    # offline step recorded.
+    needs_kernel = None
+    offline = create
+
     def line(self, fstype, mount_point, spec):
         """This node's fstab line for a filesystem found by *spec*
         (``LABEL=root``).  diskimage-builder's defaults: "sw 0 0" for
