@@ -83,10 +83,10 @@ PBKDF_SCHEMA = {
         'iterations': {'type': 'integer', 'minimum': 1,
                        'maximum': 4294967295},
         'memory': {'type': 'integer', 'minimum': 32, 'maximum': 4194304,
-                   'description': 'argon2 memory cost in KiB, 32 to '
-                                  '4194304'},
+                   'x-expected': 'argon2 memory cost in KiB, 32 to '
+                                 '4194304'},
         'parallel': {'type': 'integer', 'minimum': 1, 'maximum': 4,
-                     'description': 'argon2 threads, 1 to 4'},
+                     'x-expected': 'argon2 threads, 1 to 4'},
         'iter-time': {'type': 'integer', 'minimum': 1},
     },
 }

@@ -46,10 +46,10 @@ LVM_UNITS = {'b': 1, 's': 512, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30,
 OPTIONS_SCHEMA = {'anyOf': [
     {'type': 'string'},
     {'type': 'array', 'items': {'type': 'string'}}],
-    'description': 'extra pvcreate, vgcreate or lvcreate options, a string '
-                   '(split as a shell would) or a list: options only, no '
-                   'device, PV or VG operand, no --devices, --devicesfile '
-                   'or --config'}
+    'x-expected': 'extra pvcreate, vgcreate or lvcreate options, a string '
+                  '(split as a shell would) or a list: options only, no '
+                  'device, PV or VG operand, no --devices, --devicesfile '
+                  'or --config'}
 NAMES_SCHEMA = {'anyOf': [plugin.BASE_SCHEMA, {
     'type': 'array', 'items': plugin.BASE_SCHEMA, 'uniqueItems': True}]}
 

@@ -221,15 +221,15 @@ class Mdraid(plugin.Plugin):
             'name': plugin.NAME_SCHEMA,
             'base': {'type': 'array', 'items': plugin.BASE_SCHEMA,
                      'minItems': 1, 'uniqueItems': True,
-                     'description': 'a list of the member devices\' node '
-                                    'names, each once'},
+                     'x-expected': 'a list of the member devices\' node '
+                                   'names, each once'},
             'level': {'enum': list(LEVELS)},
             'metadata': {'type': ['string', 'number']},
             'spares': {'type': 'integer', 'minimum': 0},
             'chunk': {'type': ['string', 'integer']},
             'homehost': {'type': 'string', 'pattern': '^[A-Za-z0-9_.-]+$',
-                         'description': 'a host name of letters, digits '
-                                        'and _ . - (default: any)'},
+                         'x-expected': 'a host name of letters, digits '
+                                       'and _ . - (default: any)'},
             'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
             'assume-clean': {'type': 'boolean'},
         },

@@ -63,7 +63,7 @@ PARTITION_SCHEMA = {
                       'units (a character outside the BMP takes two), no '
                       'NUL'},
         'part-uuid': {'type': 'string', 'pattern': UUID_PATTERN,
-                      'description': 'a GUID '
+                      'x-expected': 'a GUID '
                       'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'},
         'attributes': {'type': 'array', 'uniqueItems': True, 'items': {
             'anyOf': [{'type': 'integer', 'minimum': 0, 'maximum': 63},
@@ -301,7 +301,7 @@ class Partitioning(plugin.Plugin):
             'sizing': {'enum': list(layout.RULES)},
             'disk-uuid': {'type': 'string', 'pattern':
                           UUID_PATTERN + '|^[0-9a-fA-F]{8}$',
-                          'description': 'a GUID for gpt, 8 hex digits '
+                          'x-expected': 'a GUID for gpt, 8 hex digits '
                           'for mbr'},
             'partitions': {'type': 'array', 'minItems': 1,
                            'items': PARTITION_SCHEMA},

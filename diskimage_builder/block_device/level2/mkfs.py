@@ -292,9 +292,9 @@ class Mkfs(plugin.Plugin):
             'uuid': {'type': 'string'},
             'opts': {'anyOf': [{'type': 'string'}, {
                 'type': 'array', 'items': {'type': 'string'}}],
-                'description': 'extra mkfs options, a string (split as a '
-                               'shell would) or a list: options only, no '
-                               'device or size operand, no other device'},
+                'x-expected': 'extra mkfs options, a string (split as a '
+                              'shell would) or a list: options only, no '
+                              'device or size operand, no other device'},
         },
     }
     NODE_TYPES = (MkfsNode,)

@@ -102,8 +102,8 @@ class Fstab(plugin.Plugin):
             'name': plugin.LOOSE_NAME_SCHEMA,
             'base': plugin.BASE_SCHEMA,
             'options': {'type': 'string', 'pattern': '^[!-~]+$',
-                        'description': 'mount options: printable ASCII, '
-                                       'no spaces'},
+                        'x-expected': 'mount options: printable ASCII, '
+                                      'no spaces'},
             'dump-freq': {'type': 'integer', 'minimum': 0,
                           'maximum': 2147483647},
             'fsck-passno': {'type': 'integer', 'minimum': 0, 'maximum': 9},
