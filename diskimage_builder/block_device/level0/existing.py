@@ -210,18 +210,45 @@ def _refuse_used(disk, problems):
 
 class Existing(plugin.Plugin):
     SCHEMA = {
+        'description': ('A disk the host already has, instead of an '
+                        'image file: every layout that works on '
+                        '``local_loop`` works on a disk by changing only '
+                        'this entry.  The disk is named by exactly one of '
+                        '%s.' % ', '.join('``%s``' % key
+                                          for key in SELECTORS)),
         'type': 'object',
         'additionalProperties': False,
         'required': ['name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
-            'device': {'type': 'string', 'minLength': 1},
-            'by-id': {'type': 'string', 'minLength': 1},
-            'by-path': {'type': 'string', 'minLength': 1},
-            'serial': {'type': ['string', 'integer']},
-            'wwn': {'type': ['string', 'integer']},
-            'wipe': {'enum': list(WIPES)},
-            'expected-size': {'type': ['string', 'integer']},
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA, 'Required.  The node name the layout '
+                'uses as ``base``.'),
+            'device': {'type': 'string', 'minLength': 1, 'description':
+                       'An absolute device node such as ``/dev/vdb``, or a '
+                       'link to one.'},
+            'by-id': {'type': 'string', 'minLength': 1, 'description':
+                      'A name in ``/dev/disk/by-id`` such as '
+                      '``virtio-disk1``, worked out from sysfs when no '
+                      'udev made the links (``virtio-<serial>``, NVMe, '
+                      'ATA, ``wwn-0x...``).'},
+            'by-path': {'type': 'string', 'minLength': 1, 'description':
+                        'A name in ``/dev/disk/by-path`` such as '
+                        '``pci-0000:00:05.0`` (needs udev\'s links).'},
+            'serial': {'type': ['string', 'integer'], 'description':
+                       'The disk\'s serial number, from sysfs.  Quote it '
+                       'when YAML would read a number.'},
+            'wwn': {'type': ['string', 'integer'], 'description':
+                    'The disk\'s World Wide Name, from sysfs (``wwid``).  '
+                    'Quote it.'},
+            'wipe': {'enum': list(WIPES), 'description':
+                     'What is erased before the table is written: ``none`` '
+                     '(default; a disk carrying any signature is refused), '
+                     '``superblocks`` (``wipefs`` every partition, then the '
+                     'disk) or ``zero-start-end`` (also zero the first and '
+                     'last MiB).'},
+            'expected-size': {'type': ['string', 'integer'], 'description':
+                              'An optional guard: the disk must be exactly '
+                              'this size, or nothing is written.'},
         },
     }
     NODE_TYPES = (DiskNode,)

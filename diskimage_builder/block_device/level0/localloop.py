@@ -123,20 +123,26 @@ def block_size(options):
 
 class LocalLoop(plugin.Plugin):
     SCHEMA = {
+        'description': 'A sparse image file ``<directory>/<name>.raw`` '
+                       'attached to a loop device that scans its own '
+                       'partitions.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['name'],
         'properties': {
             'name': plugin.documented(
                 plugin.NAME_SCHEMA,
-                'required; the image is ``<directory>/<name>.raw``'),
+                'Required.  The image file is ``<directory>/<name>.raw``.'),
             'size': {'type': ['string', 'integer'], 'description':
-                     'default: params ``image-size``'},
+                     'The size of the image: a whole number of sectors, '
+                     'at least 1 MiB.  Default: params ``image-size``.'},
             'directory': {'type': 'string', 'minLength': 1, 'description':
-                          'default: params ``image-dir``'},
+                          'The absolute path of the folder the image is '
+                          'made in.  Default: params ``image-dir``.'},
             'block_size': {'enum': [512, 4096], 'description':
-                           '``512`` (default) or ``4096``; '
-                           '``DIB_BLOCK_SIZE`` overrides'},
+                           'The sector size of the loop device: ``512`` '
+                           '(default) or ``4096``.  The environment '
+                           'variable ``DIB_BLOCK_SIZE`` overrides it.'},
         },
     }
     NODE_TYPES = (LoopNode,)

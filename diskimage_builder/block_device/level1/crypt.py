@@ -79,15 +79,27 @@ PBKDF_SCHEMA = {
     'additionalProperties': False,
     'required': ['type'],
     'properties': {
-        'type': {'enum': ['pbkdf2', 'argon2i', 'argon2id']},
+        'type': {'enum': ['pbkdf2', 'argon2i', 'argon2id'], 'description':
+                 'Required: ``pbkdf2`` (the only one LUKS1 takes), '
+                 '``argon2i`` or ``argon2id``.'},
         'iterations': {'type': 'integer', 'minimum': 1,
-                       'maximum': 4294967295},
+                       'maximum': 4294967295, 'description':
+                       'A fixed cost instead of cryptsetup\'s benchmark: '
+                       'at least %s.' % ', '.join(
+                           '%d for %s' % (count, kdf)
+                           for kdf, count in MIN_ITERATIONS.items())},
         'memory': {'type': 'integer', 'minimum': 32, 'maximum': 4194304,
                    'x-expected': 'argon2 memory cost in KiB, 32 to '
-                                 '4194304'},
+                                 '4194304',
+                   'description': 'The argon2 memory cost in KiB, 32 to '
+                                  '4194304 (not for pbkdf2).'},
         'parallel': {'type': 'integer', 'minimum': 1, 'maximum': 4,
-                     'x-expected': 'argon2 threads, 1 to 4'},
-        'iter-time': {'type': 'integer', 'minimum': 1},
+                     'x-expected': 'argon2 threads, 1 to 4',
+                     'description': 'The argon2 threads, 1 to 4 (not for '
+                                    'pbkdf2).'},
+        'iter-time': {'type': 'integer', 'minimum': 1, 'description':
+                      'The milliseconds cryptsetup\'s benchmark aims '
+                      'at.'},
     },
 }
 
@@ -267,23 +279,55 @@ class CryptNode(plugin.Node):
 
 class Crypt(plugin.Plugin):
     SCHEMA = {
+        'description': 'A LUKS container on ``base``, formatted and opened '
+                       'as ``/dev/mapper/<name>`` for its children; closed '
+                       'at ``umount``.  Its key comes from exactly one of '
+                       '``passphrase-env`` and ``key-file``.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
-            'type': {'enum': ['luks2', 'luks1']},
-            'cipher': {'type': 'string'},
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA, 'The mapping name, '
+                '``/dev/mapper/<name>`` (not ``control``).  Default '
+                '``crypt_<base>``.'),
+            'base': plugin.documented(
+                plugin.BASE_SCHEMA, 'The block device: a partition, disk, '
+                'md array or LV.'),
+            'type': {'enum': ['luks2', 'luks1'], 'description':
+                     '``luks2`` (default) or ``luks1``.'},
+            'cipher': {'type': 'string', 'description':
+                       'A cipher spec such as ``aes-xts-plain64``.  '
+                       'Default: cryptsetup\'s.'},
             'key-size': {'type': 'integer', 'minimum': 8,
-                         'multipleOf': 8},
-            'key-file': {'type': 'string', 'minLength': 1},
-            'passphrase-env': {'type': 'string'},
-            'pbkdf': PBKDF_SCHEMA,
-            'label': {'type': 'string', 'minLength': 1, 'maxLength': 47},
-            'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
-            'options': {'type': 'string'},
-            'crypttab-key': {'type': 'string'},
+                         'multipleOf': 8, 'description':
+                         'The key size in bits, a multiple of 8.  '
+                         'Default: cryptsetup\'s.'},
+            'key-file': {'type': 'string', 'minLength': 1, 'description':
+                         'The absolute path of a file holding the key, '
+                         'read at ``create``.'},
+            'passphrase-env': {'type': 'string', 'description':
+                               'The name of the environment variable that '
+                               'holds the passphrase at ``create`` '
+                               '(letters, digits, ``_``), never the '
+                               'passphrase itself.'},
+            'pbkdf': dict(PBKDF_SCHEMA, description=(
+                'How the key is stretched.  Default: what cryptsetup\'s '
+                'benchmark picks; fixed ``iterations`` make it cheap in '
+                'CI.')),
+            'label': {'type': 'string', 'minLength': 1, 'maxLength': 47,
+                      'description': 'The LUKS2 label (LUKS1 has none): at '
+                      'most 47 characters, no spaces.'},
+            'uuid': {'type': 'string', 'pattern': UUID_PATTERN,
+                     'description': 'The LUKS UUID, unique.  Default: '
+                     'random.'},
+            'options': {'type': 'string', 'description':
+                        'The crypttab options, comma-separated, no '
+                        'spaces.  Default ``luks``.'},
+            'crypttab-key': {'type': 'string', 'description':
+                             'The crypttab key field: a key file in the '
+                             'booted system, or ``none`` (default: ask at '
+                             'boot).'},
         },
     }
     NODE_TYPES = (CryptNode,)

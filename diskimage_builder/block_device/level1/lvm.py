@@ -64,6 +64,7 @@ from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import lvmkernel
+from diskimage_builder.block_device.level1 import lvmschema
 from diskimage_builder.block_device.level1 import lvmspec as spec
 
 
@@ -298,49 +299,8 @@ class LvNode(plugin.Node):
                 self, 'device-node', path=node, devnum=devnum))
 
 
-LV_SCHEMA = {
-    'type': 'object',
-    'additionalProperties': False,
-    'required': ['name', 'base'],
-    'properties': {
-        'name': plugin.NAME_SCHEMA,
-        'base': plugin.BASE_SCHEMA,
-        'size': {'type': ['string', 'integer']},
-        'extents': {'type': ['string', 'integer']},
-        'type': {'enum': ['thin-pool', 'thin']},
-        'thin-pool': plugin.NAME_SCHEMA,
-        'options': spec.OPTIONS_SCHEMA,
-    },
-}
-
-
 class Lvm(plugin.Plugin):
-    SCHEMA = {
-        'type': 'object',
-        'additionalProperties': False,
-        'required': ['pvs', 'vgs', 'lvs'],
-        'properties': {
-            'name': plugin.NAME_SCHEMA,
-            # diskimage-builder ignores it (its own configs give the
-            # table's name here): so does this plugin, whatever it names.
-            'base': {},
-            'pvs': {'type': 'array', 'minItems': 1, 'items': {
-                'type': 'object',
-                'additionalProperties': False,
-                'required': ['name', 'base'],
-                'properties': {'name': plugin.LOOSE_NAME_SCHEMA,
-                               'base': plugin.BASE_SCHEMA,
-                               'options': spec.OPTIONS_SCHEMA}}},
-            'vgs': {'type': 'array', 'minItems': 1, 'items': {
-                'type': 'object',
-                'additionalProperties': False,
-                'required': ['name', 'base'],
-                'properties': {'name': plugin.NAME_SCHEMA,
-                               'base': spec.NAMES_SCHEMA,
-                               'options': spec.OPTIONS_SCHEMA}}},
-            'lvs': {'type': 'array', 'items': LV_SCHEMA},
-        },
-    }
+    SCHEMA = lvmschema.SCHEMA
     NODE_TYPES = (PvNode, VgNode, LvNode)
 
     @classmethod

@@ -212,26 +212,75 @@ class MdraidNode(plugin.Node):
                        self.name, detail, self.options.get('spares', 0))})
 
 
+def _level_description():
+    """The levels and the active members each needs, from
+    :data:`MIN_MEMBERS`."""
+    needs = {}
+    for level, count in MIN_MEMBERS.items():
+        needs.setdefault(count, []).append(str(level))
+    return ('Required, one of %s.  Active members (``base`` less '
+            '``spares``): at least %s.' % (
+                ', '.join('``%s``' % level for level in LEVELS),
+                '; '.join('%d for %s' % (count, _and(levels))
+                          for count, levels in needs.items())))
+
+
+def _and(words):
+    return ' and '.join([', '.join(words[:-1]), words[-1]] if len(words) > 1
+                        else words)
+
+
 class Mdraid(plugin.Plugin):
     SCHEMA = {
+        'description': 'A Linux software RAID array ``/dev/md/<name>`` over '
+                       'several devices; stopped at ``umount``.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['name', 'base', 'level'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA, 'Required.  The array name, '
+                '``/dev/md/<name>``; ``<homehost>:<name>`` takes at most '
+                '%d characters.' % SET_NAME_MAX),
             'base': {'type': 'array', 'items': plugin.BASE_SCHEMA,
                      'minItems': 1, 'uniqueItems': True,
                      'x-expected': 'a list of the member devices\' node '
-                                   'names, each once'},
-            'level': {'enum': list(LEVELS)},
-            'metadata': {'type': ['string', 'number']},
-            'spares': {'type': 'integer', 'minimum': 0},
-            'chunk': {'type': ['string', 'integer']},
+                                   'names, each once',
+                     'description': 'Required: the members, a list of '
+                                    'partitions or whole disks, each once '
+                                    '(two ``local_loop`` images work: '
+                                    '``[image0, image1]``).'},
+            'level': {'enum': list(LEVELS), 'description':
+                      _level_description()},
+            'metadata': {'type': ['string', 'number'], 'description':
+                         'The superblock format: ``\'1.2\'`` (default), '
+                         '``\'1.1\'`` or ``\'1.0\'`` (at the end of the '
+                         'members).  Quote it in YAML.'},
+            'spares': {'type': 'integer', 'minimum': 0, 'description':
+                       'The last N of ``base`` become hot spares (levels '
+                       'with redundancy only).  Default 0.'},
+            'chunk': {'type': ['string', 'integer'], 'description':
+                      'The chunk size of levels 0, 5, 6 and 10: a multiple '
+                      'of 4 KiB, a power of two but on level 0.  Default: '
+                      'mdadm\'s.'},
             'homehost': {'type': 'string', 'pattern': '^[A-Za-z0-9_.-]+$',
                          'x-expected': 'a host name of letters, digits '
-                                       'and _ . - (default: any)'},
-            'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
-            'assume-clean': {'type': 'boolean'},
+                                       'and _ . - (default: any)',
+                         'description': 'The host name in the superblock: '
+                                        'letters, digits and ``_ . -``.  '
+                                        'Default ``any``, so the array '
+                                        'assembles as ``/dev/md/<name>`` '
+                                        'on any host.'},
+            'uuid': {'type': 'string', 'pattern': UUID_PATTERN,
+                     'description': 'The array UUID, as a UUID or as '
+                     'mdadm writes it (``xxxxxxxx:xxxxxxxx:xxxxxxxx:'
+                     'xxxxxxxx``), unique.  Default: random.'},
+            'assume-clean': {'type': 'boolean', 'description':
+                             'Skip the first resync.  Default: true for '
+                             'levels 1 and 10 on members that read as '
+                             'zeros (new images), else false (levels 5 '
+                             'and 6 need it for their parity); not for '
+                             'levels 0 and linear.'},
         },
     }
     NODE_TYPES = (MdraidNode,)

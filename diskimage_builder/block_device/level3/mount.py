@@ -122,13 +122,21 @@ def previous_mount(graph, node):
 
 class Mount(plugin.Plugin):
     SCHEMA = {
+        'description': 'The filesystem of ``base`` mounted below params '
+                       '``mount-base`` while the image is built.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'name', 'mount_point'],
         'properties': {
-            'name': plugin.LOOSE_NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
-            'mount_point': {'type': 'string', 'minLength': 1},
+            'name': plugin.documented(plugin.LOOSE_NAME_SCHEMA,
+                                      'Default ``mount_<base>``.'),
+            'base': plugin.documented(plugin.BASE_SCHEMA, 'The ``mkfs`` '
+                                      'node whose filesystem is mounted.'),
+            'mount_point': {'type': 'string', 'minLength': 1, 'description':
+                            'Required: where the filesystem is mounted in '
+                            'the image, an absolute path, normalised (no '
+                            '``..``, no control characters); ``none`` for '
+                            'swap, which is not mounted.'},
         },
     }
     NODE_TYPES = (MountNode,)
