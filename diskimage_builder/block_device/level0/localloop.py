@@ -1,13 +1,8 @@
 """``local_loop``: a sparse image file attached to a loop device.
 
-    - local_loop:
-        name: image0          # the image is <directory>/image0.raw
-        size: 2GiB            # default: params image-size
-        directory: /var/tmp   # default: params image-dir
-        block_size: 4096      # 512 (default) or 4096; env DIB_BLOCK_SIZE wins
-
-The loop device scans partitions itself (``--partscan``), so no
-device-mapper or kpartx is needed.
+Its options are described in :attr:`LocalLoop.SCHEMA` (and the README's
+table, made from it).  The loop device scans partitions itself
+(``--partscan``), so no device-mapper or kpartx is needed.
 """
 import os
 

@@ -1,31 +1,12 @@
 """``crypt``: a LUKS container on a block device, opened for its children.
 
-    - crypt:
-        base: root                # a partition, a disk, an md array, an LV
-        name: cryptroot           # the mapper name: /dev/mapper/cryptroot
-        type: luks2               # luks2 (default) or luks1
-        cipher: aes-xts-plain64   # default: cryptsetup's
-        key-size: 512             # bits; default: cryptsetup's
-        passphrase-env: ROOT_KEY  # the variable holding the passphrase...
-        key-file: /etc/keys/root  # ...or a key file (absolute); not both
-        pbkdf:                    # default: cryptsetup's benchmark
-          type: pbkdf2            # pbkdf2, argon2i or argon2id
-          iterations: 1000        # fixed cost: no benchmark (cheap in CI)
-          memory: 65536           # KiB, argon2 only
-          parallel: 1             # threads, argon2 only
-          iter-time: 2000         # ms the benchmark aims at
-        label: root               # LUKS2 only
-        uuid: 5f1c...             # LUKS UUID; default: random
-        options: luks,discard     # crypttab options; default "luks"
-        crypttab-key: none        # crypttab key file field; default "none"
-        mkfs: {...}               # nested children, tree form
-
-The key is read when ``create`` runs, from the environment variable or
-the file, and handed to cryptsetup on stdin (``--key-file -``, read to
-the end, newlines included); it never appears in an argv, a log line,
-``config.json`` or ``state.json``, which hold only the variable name or
-the file path.  ``writefstab`` writes a crypttab line with the LUKS UUID
-(``<name> UUID=<uuid> <crypttab-key> <options>``).
+Its options are described in :attr:`Crypt.SCHEMA` (and the README's table,
+made from it).  The key is read when ``create`` runs, from the environment
+variable or the file, and handed to cryptsetup on stdin (``--key-file -``,
+read to the end, newlines included); it never appears in an argv, a log
+line, ``config.json`` or ``state.json``, which hold only the variable name
+or the file path.  ``writefstab`` writes a crypttab line with the LUKS
+UUID (``<name> UUID=<uuid> <crypttab-key> <options>``).
 
 No udev is needed or waited for: every cryptsetup call gets
 ``DM_DISABLE_UDEV=1``, so libdevmapper creates and removes

@@ -1,38 +1,10 @@
 """``lvm``: physical volumes, volume groups and logical volumes.
 
-    - lvm:
-        name: lvm                 # optional; not a node children can use
-        base: mbr                 # optional, ignored (as diskimage-builder)
-        pvs:
-          - name: pv              # a node name, used by vgs[].base
-            base: root            # a block device node (partition, disk)
-            options: [--force]    # extra pvcreate arguments
-        vgs:
-          - name: vg              # the VG name in the image, as configured
-            base: [pv]            # one or more pvs[].name
-            options: [--force]    # extra vgcreate arguments (-s 8M...)
-        lvs:
-          - name: lv_root         # the LV name; mkfs nodes use it as base
-            base: vg
-            extents: 23%VG        # N, N%VG, N%PVS or N%FREE ...
-          - name: lv_data
-            base: vg
-            size: 2GiB            # ... or a size (rounded down to 4 MiB)
-            options: [...]        # extra lvcreate arguments
-          - name: pool
-            base: vg
-            type: thin-pool
-            extents: 80%VG
-          - name: lv_thin
-            base: vg
-            type: thin            # size is its virtual size
-            thin-pool: pool
-            size: 4G
-
-LV sizes are read as diskimage-builder reads them: the size grammar of
-every other size (``1800M`` is 1.8*10^9 bytes, ``2GiB`` 2*2^30), rounded
-down to a multiple of 4 MiB, and handed to lvcreate in bytes (which
-rounds up to the VG's extent size).  Every PV, VG and LV is a node.
+The options of the entry and of each PV, VG and LV are described in
+:mod:`lvmschema` (and the README's tables, made from it).  Every PV, VG
+and LV is a node.  An LV size goes to lvcreate in bytes, which rounds it
+up to the VG's extent size; the planner (:func:`lvmspec.allocate`) counts
+the same way, so a layout that does not fit fails at init.
 
 Isolation from the build host: every LVM command gets ``--devices`` with
 the VG's own PVs (lvm2 2.03.12 and later; Debian bookworm has 2.03.16), so

@@ -1,21 +1,7 @@
 """``mdraid``: a Linux software RAID (md) array over several devices.
 
-    - mdraid:
-        name: root_md             # the array name: /dev/md/root_md
-        base: [image0p1, image1p1]   # partitions or whole disks
-        level: 1                  # 0, 1, 5, 6, 10 or linear
-        metadata: '1.2'           # 1.2 (default), 1.1 or 1.0 (at the end)
-        spares: 0                 # the last N of base become hot spares
-        chunk: 512KiB             # levels 0, 5, 6 and 10; default mdadm's
-        homehost: any             # default any: see below
-        uuid: 2f6f5b53-...        # array UUID; default: random
-        assume-clean: true        # default: true for 1 and 10, else false
-        mkfs: {...}               # nested children, tree form
-
-Members: at least 2 active ones (base minus spares) for levels 0, 1, 10
-and linear, 3 for level 5 and 4 for level 6; levels 0 and linear take no
-spares.  Two ``local_loop`` images can be the members
-(``base: [image0, image1]``), or partitions on them.
+Its options (and the members each level needs) are described in
+:attr:`Mdraid.SCHEMA` and the README's table made from it.
 
 Names: the superblock stores ``<homehost>:<name>``.  The default homehost
 ``any`` is mdadm's wild card: the booted system assembles the array as

@@ -1,20 +1,8 @@
 """``partitioning``: an MBR or GPT partition table and its partitions.
 
-    - partitioning:
-        base: image0
-        label: gpt            # mbr or gpt
-        align: 1MiB           # default 1MiB
-        disk-uuid: ...        # GPT disk GUID, or MBR disk id (8 hex digits)
-        partitions:
-          - name: ESP
-            type: 'EF00'      # GPT: sgdisk code or GUID; MBR: hex byte '83'
-            size: 550MiB      # bytes, units, or N% of the space left
-            flags: [boot]     # boot; primary (MBR)
-            part-name: EFI    # GPT partition name (default: name)
-            part-uuid: ...    # GPT partition GUID (default: random)
-            attributes: [2, 60]   # GPT attribute bits
-            mkfs: {...}       # nested children, tree form
-
+The options of the table and of each partition are described in
+:data:`PARTITION_SCHEMA` and :attr:`Partitioning.SCHEMA` (and the README's
+tables, made from them); where partitions go is :mod:`disklabel.layout`.
 The table is built byte for byte in Python (:mod:`tables`), written to the
 disk and re-read by the kernel (BLKRRPART); the kernel's own partitions of
 the loop device are then used, with no device-mapper.  A partition node

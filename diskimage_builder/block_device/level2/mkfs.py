@@ -1,16 +1,9 @@
 """``mkfs``: a filesystem (or swap area) on a block device.
 
-    - mkfs:
-        base: root            # default: the parent node in tree form
-        name: mkfs_root       # default: mkfs_<base>
-        type: ext4            # ext2 ext3 ext4 xfs vfat btrfs swap
-        label: cloudimg-rootfs
-        uuid: 5ac2b1d2-...    # vfat: XXXX-XXXX
-        opts: "-i 16384"      # extra mkfs arguments (string or list)
-
-The node named ``mkfs_root`` takes ``root-fs-type``, ``root-label`` and
-``root-fs-opts`` from the params where the config leaves them out.  What
-each filesystem needs is one row of :data:`FILESYSTEMS`.
+Its options (and what ``mkfs_root`` takes from the params) are described
+in :attr:`Mkfs.SCHEMA` and the README's table made from it; the lists
+there (types, label limits, minimum sizes) are read from
+:data:`FILESYSTEMS`, where what each filesystem needs is one row.
 """
 import dataclasses
 import re

@@ -1,13 +1,10 @@
 """``mount``: mount a filesystem under the params ``mount-base``.
 
-    - mount:
-        base: mkfs_root        # a mkfs node
-        mount_point: /         # absolute; "none" for swap (not mounted)
-
-Mounts happen in the order of their mount points as strings, whatever the
-config order (``/``, ``/boot``, ``/boot/efi``, ``/var``; ``none`` last),
-as diskimage-builder mounts them: a parent always comes before its
-children.  They come off in reverse.  Mount point
+Its options are described in :attr:`Mount.SCHEMA` (and the README's table,
+made from it).  Mounts happen in the order of their mount points as
+strings, whatever the config order (``/``, ``/boot``, ``/boot/efi``,
+``/var``; ``none`` last), as diskimage-builder mounts them: a parent
+always comes before its children.  They come off in reverse.  Mount point
 directories are created without following symlinks.
 """
 import os

@@ -1,15 +1,10 @@
 """``fstab``: the fstab line of a mounted filesystem.
 
-    - fstab:
-        base: mount_mkfs_root   # a mount node
-        options: defaults       # default "defaults", "sw" for swap
-        dump-freq: 0            # default 0
-        fsck-passno: 1          # default 2, 0 for swap (as diskimage-builder)
-        spec: label             # label (default), uuid or partuuid
-
-The line is worked out once the filesystem exists, from what the
-filesystem reports (its real label and UUID); ``writefstab`` writes the
-lines in mount order to ``<build-dir>/built/etc/fstab``.
+Its options and their defaults (diskimage-builder's) are described in
+:attr:`Fstab.SCHEMA` and the README's table made from it.  The line is
+worked out once the filesystem exists, from what the filesystem reports
+(its real label and UUID); ``writefstab`` writes the lines in mount order
+to ``<build-dir>/built/etc/fstab``.
 """
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device.errors import ConfigError
