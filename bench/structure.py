@@ -31,7 +31,7 @@ LAYERS = [
     ('level3', ('level3',)),
     ('level4', ('level4',)),
     ('driver', ('config', 'blockdevice', 'teardown', 'planview', 'getval',
-                'build', 'offline')),
+                'build', 'offline', 'schemadoc')),
     ('cli', ('cli', 'cmd', '__main__')),
 ]
 

@@ -198,16 +198,17 @@ def _explain(error):
             yamldoc.type_name(value))
     if error.validator in ('minLength', 'minItems'):
         return 'must not be empty'
+    # The wording of what a value should be is the schema's x-expected;
+    # its description is documentation and may say much more.
+    expected = error.schema.get('x-expected')
     if error.validator in ('pattern', 'not') and isinstance(value, str) \
-            and error.schema.get('description'):
-        return '%r is not allowed here: expected %s' % (
-            value, error.schema['description'])
+            and expected:
+        return '%r is not allowed here: expected %s' % (value, expected)
     if error.validator in ('pattern', 'not') and isinstance(value, str):
         return ('%r is not allowed here: use letters, digits and _ . + - '
                 '(at most 64, not starting with . + - and no "..")' % value)
-    desc = error.schema.get('description')
-    if desc:
-        return '%s (got %r)' % (desc, value)
+    if expected:
+        return '%s (got %r)' % (expected, value)
     return error.message
 
 

@@ -7,6 +7,12 @@ used in the YAML.  It owns a JSON schema for its options (with a
 ``description`` for each: the schema is their documentation) and turns
 one flattened entry into one or more *nodes* (:mod:`node`: the node
 contract, re-exported here for plugin authors).
+
+A schema's ``description`` is documentation only (the README's option
+tables are made from it, see :mod:`schemadoc`).  What an error message
+says a value should be is the JSON-schema extension keyword
+``x-expected`` ("expected <x-expected>"), so the documentation can grow
+without changing a single error message.
 """
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.node import BLOCK_DEVICE  # noqa: F401
@@ -37,16 +43,16 @@ NAME_SCHEMA = {'type': 'string', 'pattern': NAME_PATTERN,
 # its own tests name a partition "Root Part".  No control characters.
 LOOSE_NAME_SCHEMA = {'type': 'string',
                      'pattern': '^[^\x00-\x1f\x7f]{1,64}$',
-                     'description': 'a name of 1 to 64 characters, none of '
-                                    'them a control character'}
+                     'x-expected': 'a name of 1 to 64 characters, none of '
+                                   'them a control character'}
 BASE_SCHEMA = LOOSE_NAME_SCHEMA
 
 
 def documented(schema, description):
-    """*schema* with a *description* for the README's option table (the
-    schema is the one place an option is described), keeping the
-    schema's own wording for its errors."""
-    return {'allOf': [schema], 'description': description}
+    """A copy of a shared *schema* with this option's *description* (the
+    README's option table is made from it); its ``x-expected`` error
+    wording is kept."""
+    return dict(schema, description=description)
 
 
 class Plugin:

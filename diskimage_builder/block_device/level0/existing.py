@@ -1,28 +1,19 @@
 """``existing``: build straight onto a disk the host already has.
 
-    - existing:
-        name: image0
-        serial: disk1             # exactly one of the five selectors:
-        # device: /dev/vdb        #   a device node (or a link to one)
-        # by-id: virtio-disk1     #   a /dev/disk/by-id name
-        # by-path: pci-0000:00:05.0   # a /dev/disk/by-path name
-        # wwn: '0x5000c500a1b2c3d4'   # the World Wide Name (sysfs wwid)
-        wipe: superblocks         # none (default), superblocks, or
-                                  # zero-start-end
-        expected-size: 2GiB       # optional: the disk must be this size
-
-It stands in for ``local_loop``: partitioning, lvm, crypt, mdraid and mkfs
-take it as ``base`` unchanged.  Its results are ``device``, ``size`` and
+Its options (the five ways to name the disk, ``wipe``) are described in
+:attr:`Existing.SCHEMA` and the README's table made from it.  It stands
+in for ``local_loop``: partitioning, lvm, crypt, mdraid and mkfs take it
+as ``base`` unchanged.  Its results are ``device``, ``size`` and
 ``sector_size``; ``image-path`` is empty for it and ``delete`` never
 deletes it, only releases it.
 
-Selectors are resolved from sysfs, so no udev is needed (see
+The disk is found from sysfs, so no udev is needed (see
 :mod:`host.disks`).
 
-``wipe``: ``superblocks`` erases every signature wipefs knows (partition
-tables, filesystems, LVM, md, LUKS) from each partition and then from the
-disk; ``zero-start-end`` also zeroes the first and last MiB.  Stale
-partitions are dropped before the new table is written.
+Wiping: wipefs erases every signature it knows (partition tables,
+filesystems, LVM, md, LUKS), on each partition before the disk, so no
+stale superblock inside a partition survives the new table; the kernel
+is then made to drop the old partitions before the new table is written.
 
 Safety: before anything is written (preflight, and ``create --check``)
 the disk is refused when it does not exist or is not a block device, is
@@ -211,18 +202,45 @@ def _refuse_used(disk, problems):
 
 class Existing(plugin.Plugin):
     SCHEMA = {
+        'description': ('A disk the host already has, instead of an '
+                        'image file: every layout that works on '
+                        '``local_loop`` works on a disk by changing only '
+                        'this entry.  The disk is named by exactly one of '
+                        '%s.' % ', '.join('``%s``' % key
+                                          for key in SELECTORS)),
         'type': 'object',
         'additionalProperties': False,
         'required': ['name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
-            'device': {'type': 'string', 'minLength': 1},
-            'by-id': {'type': 'string', 'minLength': 1},
-            'by-path': {'type': 'string', 'minLength': 1},
-            'serial': {'type': ['string', 'integer']},
-            'wwn': {'type': ['string', 'integer']},
-            'wipe': {'enum': list(WIPES)},
-            'expected-size': {'type': ['string', 'integer']},
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA, 'Required.  The node name the layout '
+                'uses as ``base``.'),
+            'device': {'type': 'string', 'minLength': 1, 'description':
+                       'An absolute device node such as ``/dev/vdb``, or a '
+                       'link to one.'},
+            'by-id': {'type': 'string', 'minLength': 1, 'description':
+                      'A name in ``/dev/disk/by-id`` such as '
+                      '``virtio-disk1``, worked out from sysfs when no '
+                      'udev made the links (``virtio-<serial>``, NVMe, '
+                      'ATA, ``wwn-0x...``).'},
+            'by-path': {'type': 'string', 'minLength': 1, 'description':
+                        'A name in ``/dev/disk/by-path`` such as '
+                        '``pci-0000:00:05.0`` (needs udev\'s links).'},
+            'serial': {'type': ['string', 'integer'], 'description':
+                       'The disk\'s serial number, from sysfs.  Quote it '
+                       'when YAML would read a number.'},
+            'wwn': {'type': ['string', 'integer'], 'description':
+                    'The disk\'s World Wide Name, from sysfs (``wwid``).  '
+                    'Quote it.'},
+            'wipe': {'enum': list(WIPES), 'description':
+                     'What is erased before the table is written: ``none`` '
+                     '(default; a disk carrying any signature is refused), '
+                     '``superblocks`` (``wipefs`` every partition, then the '
+                     'disk) or ``zero-start-end`` (also zero the first and '
+                     'last MiB).'},
+            'expected-size': {'type': ['string', 'integer'], 'description':
+                              'An optional guard: the disk must be exactly '
+                              'this size, or nothing is written.'},
         },
     }
     NODE_TYPES = (DiskNode,)

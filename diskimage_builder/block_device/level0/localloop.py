@@ -1,13 +1,8 @@
 """``local_loop``: a sparse image file attached to a loop device.
 
-    - local_loop:
-        name: image0          # the image is <directory>/image0.raw
-        size: 2GiB            # default: params image-size
-        directory: /var/tmp   # default: params image-dir
-        block_size: 4096      # 512 (default) or 4096; env DIB_BLOCK_SIZE wins
-
-The loop device scans partitions itself (``--partscan``), so no
-device-mapper or kpartx is needed.
+Its options are described in :attr:`LocalLoop.SCHEMA` (and the README's
+table, made from it).  The loop device scans partitions itself
+(``--partscan``), so no device-mapper or kpartx is needed.
 """
 import os
 
@@ -133,20 +128,26 @@ def block_size(options):
 
 class LocalLoop(plugin.Plugin):
     SCHEMA = {
+        'description': 'A sparse image file ``<directory>/<name>.raw`` '
+                       'attached to a loop device that scans its own '
+                       'partitions.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['name'],
         'properties': {
             'name': plugin.documented(
                 plugin.NAME_SCHEMA,
-                'required; the image is ``<directory>/<name>.raw``'),
+                'Required.  The image file is ``<directory>/<name>.raw``.'),
             'size': {'type': ['string', 'integer'], 'description':
-                     'default: params ``image-size``'},
+                     'The size of the image: a whole number of sectors, '
+                     'at least 1 MiB.  Default: params ``image-size``.'},
             'directory': {'type': 'string', 'minLength': 1, 'description':
-                          'default: params ``image-dir``'},
+                          'The absolute path of the folder the image is '
+                          'made in.  Default: params ``image-dir``.'},
             'block_size': {'enum': [512, 4096], 'description':
-                           '``512`` (default) or ``4096``; '
-                           '``DIB_BLOCK_SIZE`` overrides'},
+                           'The sector size of the loop device: ``512`` '
+                           '(default) or ``4096``.  The environment '
+                           'variable ``DIB_BLOCK_SIZE`` overrides it.'},
         },
     }
     NODE_TYPES = (LoopNode,)

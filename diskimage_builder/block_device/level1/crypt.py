@@ -1,31 +1,12 @@
 """``crypt``: a LUKS container on a block device, opened for its children.
 
-    - crypt:
-        base: root                # a partition, a disk, an md array, an LV
-        name: cryptroot           # the mapper name: /dev/mapper/cryptroot
-        type: luks2               # luks2 (default) or luks1
-        cipher: aes-xts-plain64   # default: cryptsetup's
-        key-size: 512             # bits; default: cryptsetup's
-        passphrase-env: ROOT_KEY  # the variable holding the passphrase...
-        key-file: /etc/keys/root  # ...or a key file (absolute); not both
-        pbkdf:                    # default: cryptsetup's benchmark
-          type: pbkdf2            # pbkdf2, argon2i or argon2id
-          iterations: 1000        # fixed cost: no benchmark (cheap in CI)
-          memory: 65536           # KiB, argon2 only
-          parallel: 1             # threads, argon2 only
-          iter-time: 2000         # ms the benchmark aims at
-        label: root               # LUKS2 only
-        uuid: 5f1c...             # LUKS UUID; default: random
-        options: luks,discard     # crypttab options; default "luks"
-        crypttab-key: none        # crypttab key file field; default "none"
-        mkfs: {...}               # nested children, tree form
-
-The key is read when ``create`` runs, from the environment variable or
-the file, and handed to cryptsetup on stdin (``--key-file -``, read to
-the end, newlines included); it never appears in an argv, a log line,
-``config.json`` or ``state.json``, which hold only the variable name or
-the file path.  ``writefstab`` writes a crypttab line with the LUKS UUID
-(``<name> UUID=<uuid> <crypttab-key> <options>``).
+Its options are described in :attr:`Crypt.SCHEMA` (and the README's table,
+made from it).  The key is read when ``create`` runs, from the environment
+variable or the file, and handed to cryptsetup on stdin (``--key-file -``,
+read to the end, newlines included); it never appears in an argv, a log
+line, ``config.json`` or ``state.json``, which hold only the variable name
+or the file path.  ``writefstab`` writes a crypttab line with the LUKS
+UUID (``<name> UUID=<uuid> <crypttab-key> <options>``).
 
 No udev is needed or waited for: every cryptsetup call gets
 ``DM_DISABLE_UDEV=1``, so libdevmapper creates and removes
@@ -79,15 +60,27 @@ PBKDF_SCHEMA = {
     'additionalProperties': False,
     'required': ['type'],
     'properties': {
-        'type': {'enum': ['pbkdf2', 'argon2i', 'argon2id']},
+        'type': {'enum': ['pbkdf2', 'argon2i', 'argon2id'], 'description':
+                 'Required: ``pbkdf2`` (the only one LUKS1 takes), '
+                 '``argon2i`` or ``argon2id``.'},
         'iterations': {'type': 'integer', 'minimum': 1,
-                       'maximum': 4294967295},
+                       'maximum': 4294967295, 'description':
+                       'A fixed cost instead of cryptsetup\'s benchmark: '
+                       'at least %s.' % ', '.join(
+                           '%d for %s' % (count, kdf)
+                           for kdf, count in MIN_ITERATIONS.items())},
         'memory': {'type': 'integer', 'minimum': 32, 'maximum': 4194304,
-                   'description': 'argon2 memory cost in KiB, 32 to '
-                                  '4194304'},
+                   'x-expected': 'argon2 memory cost in KiB, 32 to '
+                                 '4194304',
+                   'description': 'The argon2 memory cost in KiB, 32 to '
+                                  '4194304 (not for pbkdf2).'},
         'parallel': {'type': 'integer', 'minimum': 1, 'maximum': 4,
-                     'description': 'argon2 threads, 1 to 4'},
-        'iter-time': {'type': 'integer', 'minimum': 1},
+                     'x-expected': 'argon2 threads, 1 to 4',
+                     'description': 'The argon2 threads, 1 to 4 (not for '
+                                    'pbkdf2).'},
+        'iter-time': {'type': 'integer', 'minimum': 1, 'description':
+                      'The milliseconds cryptsetup\'s benchmark aims '
+                      'at.'},
     },
 }
 
@@ -268,23 +261,55 @@ class CryptNode(plugin.Node):
 
 class Crypt(plugin.Plugin):
     SCHEMA = {
+        'description': 'A LUKS container on ``base``, formatted and opened '
+                       'as ``/dev/mapper/<name>`` for its children; closed '
+                       'at ``umount``.  Its key comes from exactly one of '
+                       '``passphrase-env`` and ``key-file``.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'name'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
-            'type': {'enum': ['luks2', 'luks1']},
-            'cipher': {'type': 'string'},
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA, 'The mapping name, '
+                '``/dev/mapper/<name>`` (not ``control``).  Default '
+                '``crypt_<base>``.'),
+            'base': plugin.documented(
+                plugin.BASE_SCHEMA, 'The block device: a partition, disk, '
+                'md array or LV.'),
+            'type': {'enum': ['luks2', 'luks1'], 'description':
+                     '``luks2`` (default) or ``luks1``.'},
+            'cipher': {'type': 'string', 'description':
+                       'A cipher spec such as ``aes-xts-plain64``.  '
+                       'Default: cryptsetup\'s.'},
             'key-size': {'type': 'integer', 'minimum': 8,
-                         'multipleOf': 8},
-            'key-file': {'type': 'string', 'minLength': 1},
-            'passphrase-env': {'type': 'string'},
-            'pbkdf': PBKDF_SCHEMA,
-            'label': {'type': 'string', 'minLength': 1, 'maxLength': 47},
-            'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
-            'options': {'type': 'string'},
-            'crypttab-key': {'type': 'string'},
+                         'multipleOf': 8, 'description':
+                         'The key size in bits, a multiple of 8.  '
+                         'Default: cryptsetup\'s.'},
+            'key-file': {'type': 'string', 'minLength': 1, 'description':
+                         'The absolute path of a file holding the key, '
+                         'read at ``create``.'},
+            'passphrase-env': {'type': 'string', 'description':
+                               'The name of the environment variable that '
+                               'holds the passphrase at ``create`` '
+                               '(letters, digits, ``_``), never the '
+                               'passphrase itself.'},
+            'pbkdf': dict(PBKDF_SCHEMA, description=(
+                'How the key is stretched.  Default: what cryptsetup\'s '
+                'benchmark picks; fixed ``iterations`` make it cheap in '
+                'CI.')),
+            'label': {'type': 'string', 'minLength': 1, 'maxLength': 47,
+                      'description': 'The LUKS2 label (LUKS1 has none): at '
+                      'most 47 characters, no spaces.'},
+            'uuid': {'type': 'string', 'pattern': UUID_PATTERN,
+                     'description': 'The LUKS UUID, unique.  Default: '
+                     'random.'},
+            'options': {'type': 'string', 'description':
+                        'The crypttab options, comma-separated, no '
+                        'spaces.  Default ``luks``.'},
+            'crypttab-key': {'type': 'string', 'description':
+                             'The crypttab key field: a key file in the '
+                             'booted system, or ``none`` (default: ask at '
+                             'boot).'},
         },
     }
     NODE_TYPES = (CryptNode,)

@@ -1,38 +1,10 @@
 """``lvm``: physical volumes, volume groups and logical volumes.
 
-    - lvm:
-        name: lvm                 # optional; not a node children can use
-        base: mbr                 # optional, ignored (as diskimage-builder)
-        pvs:
-          - name: pv              # a node name, used by vgs[].base
-            base: root            # a block device node (partition, disk)
-            options: [--force]    # extra pvcreate arguments
-        vgs:
-          - name: vg              # the VG name in the image, as configured
-            base: [pv]            # one or more pvs[].name
-            options: [--force]    # extra vgcreate arguments (-s 8M...)
-        lvs:
-          - name: lv_root         # the LV name; mkfs nodes use it as base
-            base: vg
-            extents: 23%VG        # N, N%VG, N%PVS or N%FREE ...
-          - name: lv_data
-            base: vg
-            size: 2GiB            # ... or a size (rounded down to 4 MiB)
-            options: [...]        # extra lvcreate arguments
-          - name: pool
-            base: vg
-            type: thin-pool
-            extents: 80%VG
-          - name: lv_thin
-            base: vg
-            type: thin            # size is its virtual size
-            thin-pool: pool
-            size: 4G
-
-LV sizes are read as diskimage-builder reads them: the size grammar of
-every other size (``1800M`` is 1.8*10^9 bytes, ``2GiB`` 2*2^30), rounded
-down to a multiple of 4 MiB, and handed to lvcreate in bytes (which
-rounds up to the VG's extent size).  Every PV, VG and LV is a node.
+The options of the entry and of each PV, VG and LV are described in
+:mod:`lvmschema` (and the README's tables, made from it).  Every PV, VG
+and LV is a node.  An LV size goes to lvcreate in bytes, which rounds it
+up to the VG's extent size; the planner (:func:`lvmspec.allocate`) counts
+the same way, so a layout that does not fit fails at init.
 
 Isolation from the build host: every LVM command gets ``--devices`` with
 the VG's own PVs (lvm2 2.03.12 and later; Debian bookworm has 2.03.16), so
@@ -64,6 +36,7 @@ from diskimage_builder.block_device.errors import BlockDeviceError
 from diskimage_builder.block_device.errors import ConfigError
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import lvmkernel
+from diskimage_builder.block_device.level1 import lvmschema
 from diskimage_builder.block_device.level1 import lvmspec as spec
 
 
@@ -301,49 +274,8 @@ class LvNode(plugin.Node):
                 self, 'device-node', path=node, devnum=devnum))
 
 
-LV_SCHEMA = {
-    'type': 'object',
-    'additionalProperties': False,
-    'required': ['name', 'base'],
-    'properties': {
-        'name': plugin.NAME_SCHEMA,
-        'base': plugin.BASE_SCHEMA,
-        'size': {'type': ['string', 'integer']},
-        'extents': {'type': ['string', 'integer']},
-        'type': {'enum': ['thin-pool', 'thin']},
-        'thin-pool': plugin.NAME_SCHEMA,
-        'options': spec.OPTIONS_SCHEMA,
-    },
-}
-
-
 class Lvm(plugin.Plugin):
-    SCHEMA = {
-        'type': 'object',
-        'additionalProperties': False,
-        'required': ['pvs', 'vgs', 'lvs'],
-        'properties': {
-            'name': plugin.NAME_SCHEMA,
-            # diskimage-builder ignores it (its own configs give the
-            # table's name here): so does this plugin, whatever it names.
-            'base': {},
-            'pvs': {'type': 'array', 'minItems': 1, 'items': {
-                'type': 'object',
-                'additionalProperties': False,
-                'required': ['name', 'base'],
-                'properties': {'name': plugin.LOOSE_NAME_SCHEMA,
-                               'base': plugin.BASE_SCHEMA,
-                               'options': spec.OPTIONS_SCHEMA}}},
-            'vgs': {'type': 'array', 'minItems': 1, 'items': {
-                'type': 'object',
-                'additionalProperties': False,
-                'required': ['name', 'base'],
-                'properties': {'name': plugin.NAME_SCHEMA,
-                               'base': spec.NAMES_SCHEMA,
-                               'options': spec.OPTIONS_SCHEMA}}},
-            'lvs': {'type': 'array', 'items': LV_SCHEMA},
-        },
-    }
+    SCHEMA = lvmschema.SCHEMA
     NODE_TYPES = (PvNode, VgNode, LvNode)
 
     @classmethod

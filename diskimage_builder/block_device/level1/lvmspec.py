@@ -7,7 +7,6 @@ import re
 import shlex
 
 from diskimage_builder.block_device import cmdopts
-from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device.errors import ConfigError
 
@@ -41,17 +40,6 @@ SIZE_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([bBsSkKmMgGtTpPeE]|[KMGTP]iB)?'
 EXTENTS_RE = re.compile(r'^\s*(\d+)\s*(?:%\s*(VG|PVS|FREE))?\s*$')
 LVM_UNITS = {'b': 1, 's': 512, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30,
              't': 1 << 40, 'p': 1 << 50, 'e': 1 << 60}
-
-
-OPTIONS_SCHEMA = {'anyOf': [
-    {'type': 'string'},
-    {'type': 'array', 'items': {'type': 'string'}}],
-    'description': 'extra pvcreate, vgcreate or lvcreate options, a string '
-                   '(split as a shell would) or a list: options only, no '
-                   'device, PV or VG operand, no --devices, --devicesfile '
-                   'or --config'}
-NAMES_SCHEMA = {'anyOf': [plugin.BASE_SCHEMA, {
-    'type': 'array', 'items': plugin.BASE_SCHEMA, 'uniqueItems': True}]}
 
 
 # -- pure helpers ---------------------------------------------------------

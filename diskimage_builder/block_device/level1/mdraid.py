@@ -1,21 +1,7 @@
 """``mdraid``: a Linux software RAID (md) array over several devices.
 
-    - mdraid:
-        name: root_md             # the array name: /dev/md/root_md
-        base: [image0p1, image1p1]   # partitions or whole disks
-        level: 1                  # 0, 1, 5, 6, 10 or linear
-        metadata: '1.2'           # 1.2 (default), 1.1 or 1.0 (at the end)
-        spares: 0                 # the last N of base become hot spares
-        chunk: 512KiB             # levels 0, 5, 6 and 10; default mdadm's
-        homehost: any             # default any: see below
-        uuid: 2f6f5b53-...        # array UUID; default: random
-        assume-clean: true        # default: true for 1 and 10, else false
-        mkfs: {...}               # nested children, tree form
-
-Members: at least 2 active ones (base minus spares) for levels 0, 1, 10
-and linear, 3 for level 5 and 4 for level 6; levels 0 and linear take no
-spares.  Two ``local_loop`` images can be the members
-(``base: [image0, image1]``), or partitions on them.
+Its options (and the members each level needs) are described in
+:attr:`Mdraid.SCHEMA` and the README's table made from it.
 
 Names: the superblock stores ``<homehost>:<name>``.  The default homehost
 ``any`` is mdadm's wild card: the booted system assembles the array as
@@ -213,26 +199,75 @@ class MdraidNode(plugin.Node):
                        self.name, detail, self.options.get('spares', 0))})
 
 
+def _level_description():
+    """The levels and the active members each needs, from
+    :data:`MIN_MEMBERS`."""
+    needs = {}
+    for level, count in MIN_MEMBERS.items():
+        needs.setdefault(count, []).append(str(level))
+    return ('Required, one of %s.  Active members (``base`` less '
+            '``spares``): at least %s.' % (
+                ', '.join('``%s``' % level for level in LEVELS),
+                '; '.join('%d for %s' % (count, _and(levels))
+                          for count, levels in needs.items())))
+
+
+def _and(words):
+    return ' and '.join([', '.join(words[:-1]), words[-1]] if len(words) > 1
+                        else words)
+
+
 class Mdraid(plugin.Plugin):
     SCHEMA = {
+        'description': 'A Linux software RAID array ``/dev/md/<name>`` over '
+                       'several devices; stopped at ``umount``.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['name', 'base', 'level'],
         'properties': {
-            'name': plugin.NAME_SCHEMA,
+            'name': plugin.documented(
+                plugin.NAME_SCHEMA, 'Required.  The array name, '
+                '``/dev/md/<name>``; ``<homehost>:<name>`` takes at most '
+                '%d characters.' % SET_NAME_MAX),
             'base': {'type': 'array', 'items': plugin.BASE_SCHEMA,
                      'minItems': 1, 'uniqueItems': True,
-                     'description': 'a list of the member devices\' node '
-                                    'names, each once'},
-            'level': {'enum': list(LEVELS)},
-            'metadata': {'type': ['string', 'number']},
-            'spares': {'type': 'integer', 'minimum': 0},
-            'chunk': {'type': ['string', 'integer']},
+                     'x-expected': 'a list of the member devices\' node '
+                                   'names, each once',
+                     'description': 'Required: the members, a list of '
+                                    'partitions or whole disks, each once '
+                                    '(two ``local_loop`` images work: '
+                                    '``[image0, image1]``).'},
+            'level': {'enum': list(LEVELS), 'description':
+                      _level_description()},
+            'metadata': {'type': ['string', 'number'], 'description':
+                         'The superblock format: ``\'1.2\'`` (default), '
+                         '``\'1.1\'`` or ``\'1.0\'`` (at the end of the '
+                         'members).  Quote it in YAML.'},
+            'spares': {'type': 'integer', 'minimum': 0, 'description':
+                       'The last N of ``base`` become hot spares (levels '
+                       'with redundancy only).  Default 0.'},
+            'chunk': {'type': ['string', 'integer'], 'description':
+                      'The chunk size of levels 0, 5, 6 and 10: a multiple '
+                      'of 4 KiB, a power of two but on level 0.  Default: '
+                      'mdadm\'s.'},
             'homehost': {'type': 'string', 'pattern': '^[A-Za-z0-9_.-]+$',
-                         'description': 'a host name of letters, digits '
-                                        'and _ . - (default: any)'},
-            'uuid': {'type': 'string', 'pattern': UUID_PATTERN},
-            'assume-clean': {'type': 'boolean'},
+                         'x-expected': 'a host name of letters, digits '
+                                       'and _ . - (default: any)',
+                         'description': 'The host name in the superblock: '
+                                        'letters, digits and ``_ . -``.  '
+                                        'Default ``any``, so the array '
+                                        'assembles as ``/dev/md/<name>`` '
+                                        'on any host.'},
+            'uuid': {'type': 'string', 'pattern': UUID_PATTERN,
+                     'description': 'The array UUID, as a UUID or as '
+                     'mdadm writes it (``xxxxxxxx:xxxxxxxx:xxxxxxxx:'
+                     'xxxxxxxx``), unique.  Default: random.'},
+            'assume-clean': {'type': 'boolean', 'description':
+                             'Skip the first resync.  Default: true for '
+                             'levels 1 and 10 on members that read as '
+                             'zeros (new images), else false (levels 5 '
+                             'and 6 need it for their parity); not for '
+                             'levels 0 and linear.'},
         },
     }
     NODE_TYPES = (MdraidNode,)

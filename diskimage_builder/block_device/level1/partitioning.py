@@ -1,20 +1,8 @@
 """``partitioning``: an MBR or GPT partition table and its partitions.
 
-    - partitioning:
-        base: image0
-        label: gpt            # mbr or gpt
-        align: 1MiB           # default 1MiB
-        disk-uuid: ...        # GPT disk GUID, or MBR disk id (8 hex digits)
-        partitions:
-          - name: ESP
-            type: 'EF00'      # GPT: sgdisk code or GUID; MBR: hex byte '83'
-            size: 550MiB      # bytes, units, or N% of the space left
-            flags: [boot]     # boot; primary (MBR)
-            part-name: EFI    # GPT partition name (default: name)
-            part-uuid: ...    # GPT partition GUID (default: random)
-            attributes: [2, 60]   # GPT attribute bits
-            mkfs: {...}       # nested children, tree form
-
+The options of the table and of each partition are described in
+:data:`PARTITION_SCHEMA` and :attr:`Partitioning.SCHEMA` (and the README's
+tables, made from them); where partitions go is :mod:`disklabel.layout`.
 The table is built byte for byte in Python (:mod:`tables`), written to the
 disk and re-read by the kernel (BLKRRPART); the kernel's own partitions of
 the loop device are then used, with no device-mapper.  A partition node
@@ -50,24 +38,45 @@ PARTITION_SCHEMA = {
     'additionalProperties': False,
     'required': ['name', 'size'],
     'properties': {
-        'name': plugin.LOOSE_NAME_SCHEMA,
-        'base': plugin.BASE_SCHEMA,
-        'size': {'type': ['string', 'integer']},
+        'name': plugin.documented(
+            plugin.LOOSE_NAME_SCHEMA, 'Required.  The partition\'s node '
+            'name, which its children use as ``base``.'),
+        'base': plugin.documented(
+            plugin.BASE_SCHEMA, 'May repeat the table\'s ``base``, and '
+            'nothing else.'),
+        'size': {'type': ['string', 'integer'], 'description':
+                 'Required: a size, or ``N%`` of what is left (``sizing`` '
+                 'says exactly of what).'},
         'flags': {'type': 'array', 'uniqueItems': True,
-                  'items': {'enum': ['boot', 'primary']}},
+                  'items': {'enum': ['boot', 'primary']}, 'description':
+                  'A list of ``boot`` (the MBR active flag; nothing on '
+                  'GPT, as in diskimage-builder: use ``attributes: '
+                  '[legacy-boot]``) and ``primary`` (MBR: a primary '
+                  'partition; these come first, all others are logical '
+                  'partitions).'},
         'type': {'type': 'string', 'description':
-                 "a partition type: for MBR a hex byte such as '83', for "
-                 "GPT a code such as 'EF00' or a GUID; quote it in YAML"},
+                 'MBR: a hex byte such as ``\'83\'`` (default) or '
+                 '``\'0x41\'``, not an extended type (``05``, ``0f``, '
+                 '``85``) nor ``ee``.  GPT: an sgdisk-style code such as '
+                 '``\'8300\'`` (default), ``\'EF00\'``, ``\'EF02\'``, '
+                 '``\'8200\'``, ``\'8E00\'``, ``\'FD00\'``, '
+                 '``\'4100\'``, or a type GUID.  Quote it in YAML.'},
         'part-name': {'type': 'string', 'description':
-                      'the GPT partition name: at most 36 UTF-16 code '
+                      'The GPT partition name: at most %d UTF-16 code '
                       'units (a character outside the BMP takes two), no '
-                      'NUL'},
+                      'NUL.  Default: ``name``.' % GPT_NAME_UNITS},
         'part-uuid': {'type': 'string', 'pattern': UUID_PATTERN,
-                      'description': 'a GUID '
-                      'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'},
+                      'x-expected': 'a GUID '
+                      'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
+                      'description': 'The GPT partition GUID, not all '
+                      'zeros.  Default: random, or derived from the seed.'},
         'attributes': {'type': 'array', 'uniqueItems': True, 'items': {
             'anyOf': [{'type': 'integer', 'minimum': 0, 'maximum': 63},
-                      {'enum': sorted(disklabel.GPT_ATTRIBUTE_NAMES)}]}},
+                      {'enum': sorted(disklabel.GPT_ATTRIBUTE_NAMES)}]},
+            'description': 'GPT attribute bits: numbers 0 to 63 or %s.'
+            % ', '.join('``%s``' % name for name in sorted(
+                disklabel.GPT_ATTRIBUTE_NAMES,
+                key=disklabel.GPT_ATTRIBUTE_NAMES.get))},
     },
 }
 
@@ -312,21 +321,39 @@ class PartitionNode(plugin.Node):
 
 class Partitioning(plugin.Plugin):
     SCHEMA = {
+        'description': 'An MBR or GPT partition table on ``base``, and its '
+                       'partitions.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'label', 'partitions'],
         'properties': {
-            'name': plugin.LOOSE_NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
-            'label': {'enum': ['mbr', 'gpt']},
-            'align': {'type': ['string', 'integer']},
-            'sizing': {'enum': list(layout.RULES)},
+            'name': plugin.documented(
+                plugin.LOOSE_NAME_SCHEMA, 'Accepted, as diskimage-builder '
+                'accepts it; not a node other entries can use.'),
+            'base': plugin.documented(
+                plugin.BASE_SCHEMA, 'The disk the table is written to: '
+                'required.'),
+            'label': {'enum': ['mbr', 'gpt'], 'description':
+                      'Required: ``mbr`` or ``gpt``.'},
+            'align': {'type': ['string', 'integer'], 'description':
+                      'Every partition starts on a multiple of this: a '
+                      'power of two of at least 512 bytes.  Default '
+                      '``1MiB``.'},
+            'sizing': {'enum': list(layout.RULES), 'description':
+                       'Where partitions go: ``dib`` (default; '
+                       'diskimage-builder\'s rules) or ``exact`` (sizes as '
+                       'written, percentages that use the whole disk).'},
             'disk-uuid': {'type': 'string', 'pattern':
                           UUID_PATTERN + '|^[0-9a-fA-F]{8}$',
-                          'description': 'a GUID for gpt, 8 hex digits '
-                          'for mbr'},
+                          'x-expected': 'a GUID for gpt, 8 hex digits '
+                          'for mbr',
+                          'description': 'GPT: the disk GUID; MBR: the '
+                          'disk identifier, 8 hex digits.  Not all zeros.  '
+                          'Default: random, or derived from the seed.'},
             'partitions': {'type': 'array', 'minItems': 1,
-                           'items': PARTITION_SCHEMA},
+                           'items': PARTITION_SCHEMA, 'description':
+                           'Required: the partitions in disk order, at '
+                           'least one.'},
         },
     }
     NODE_TYPES = (TableNode, PartitionNode)

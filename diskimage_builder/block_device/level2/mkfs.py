@@ -1,19 +1,13 @@
 """``mkfs``: a filesystem (or swap area) on a block device.
 
-    - mkfs:
-        base: root            # default: the parent node in tree form
-        name: mkfs_root       # default: mkfs_<base>
-        type: ext4            # ext2 ext3 ext4 xfs vfat btrfs swap
-        label: cloudimg-rootfs
-        uuid: 5ac2b1d2-...    # vfat: XXXX-XXXX
-        opts: "-i 16384"      # extra mkfs arguments (string or list)
-
-The node named ``mkfs_root`` takes ``root-fs-type``, ``root-label`` and
-``root-fs-opts`` from the params where the config leaves them out.  What
-each filesystem needs is one row of :data:`FILESYSTEMS`.
+Its options (and what ``mkfs_root`` takes from the params) are described
+in :attr:`Mkfs.SCHEMA` and the README's table made from it; the lists
+there (types, label limits, minimum sizes) are read from
+:data:`FILESYSTEMS`, where what each filesystem needs is one row.
 """
 import dataclasses
 import re
+import string
 import uuid
 
 from diskimage_builder.block_device import cmdopts
@@ -24,8 +18,9 @@ from diskimage_builder.block_device.errors import ConfigError
 # Labels are checked in one place (label_problem), whether they come from
 # the config, the params or a node name.
 LABEL_SCHEMA = {'type': 'string', 'minLength': 1}
-LABEL_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
-                        '0123456789 _.+:@-')
+LABEL_PUNCTUATION = '_ . + : @ -'.split()
+LABEL_CHARS = frozenset(string.ascii_letters + string.digits + ' ' +
+                        ''.join(LABEL_PUNCTUATION))
 # Characters FAT does not allow in a volume label (as in a short name).
 FAT_LABEL_FORBIDDEN = frozenset('*?.,;:/\\|+=<>[]"')
 
@@ -100,6 +95,24 @@ FILESYSTEMS = {
                    ('-f',), value_options='eLopsUv',
                    long_value_options=SWAP_LONG_VALUES),
 }
+
+
+def _label_limits():
+    """'16 (ext2, ext3, ext4), 12 (xfs)...' from :data:`FILESYSTEMS`."""
+    limits = {}
+    for name, fs in FILESYSTEMS.items():
+        limits.setdefault(fs.label_max, []).append(name)
+    return ', '.join('%d (%s)' % (limit, ', '.join(names))
+                     for limit, names in limits.items())
+
+
+LABEL_DESCRIPTION = (
+    'Default: the node name (``mkfs_root``: params ``root-label``).  '
+    'Unique; letters, digits, spaces (not at either end) and ``%s``; at '
+    'most %s characters.  vfat labels are upper-cased, as FAT stores them '
+    '(``mkfs_ESP`` gives ``MKFS_ESP``, in fstab too), and hold none of '
+    '``%s``.' % (' '.join(LABEL_PUNCTUATION), _label_limits(),
+                 ' '.join(sorted(FAT_LABEL_FORBIDDEN))))
 
 
 # What else makes a filesystem differ between two builds, when seeded.
@@ -328,20 +341,44 @@ def probe(output):
 
 class Mkfs(plugin.Plugin):
     SCHEMA = {
+        'description': 'A filesystem or swap area on ``base``.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'name'],
         'properties': {
-            'name': plugin.LOOSE_NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
-            'type': {'enum': sorted(FILESYSTEMS)},
-            'label': LABEL_SCHEMA,
-            'uuid': {'type': 'string'},
+            'name': plugin.documented(
+                plugin.LOOSE_NAME_SCHEMA, 'Default ``mkfs_<base>``.  The '
+                'node named ``mkfs_root`` takes ``type``, ``label`` and '
+                '``opts`` it lacks from the params ``root-fs-type``, '
+                '``root-label`` and ``root-fs-opts``.'),
+            'base': plugin.documented(
+                plugin.BASE_SCHEMA, 'The block device: a partition, image, '
+                'disk, LV, LUKS mapping or md array.'),
+            'type': {'enum': sorted(FILESYSTEMS), 'description':
+                     'One of %s.  Required, but ``mkfs_root`` defaults to '
+                     'params ``root-fs-type``.  A device smaller than the '
+                     'tool takes is refused (%s).' % (
+                         ', '.join('``%s``' % name
+                                   for name in sorted(FILESYSTEMS)),
+                         ', '.join('%s %s' % (name, sizes.human(fs.min_size))
+                                   for name, fs in FILESYSTEMS.items()
+                                   if fs.min_size > 1 << 20))},
+            'label': plugin.documented(LABEL_SCHEMA, LABEL_DESCRIPTION),
+            'uuid': {'type': 'string', 'description':
+                     'The filesystem UUID (vfat: its volume id, '
+                     '``XXXX-XXXX``), unique.  Default: random, or derived '
+                     'from the seed.'},
             'opts': {'anyOf': [{'type': 'string'}, {
                 'type': 'array', 'items': {'type': 'string'}}],
-                'description': 'extra mkfs options, a string (split as a '
-                               'shell would) or a list: options only, no '
-                               'device or size operand, no other device'},
+                'x-expected': 'extra mkfs options, a string (split as a '
+                              'shell would) or a list: options only, no '
+                              'device or size operand, no other device',
+                'description': 'Extra mkfs options, a string (split as a '
+                               'shell would: quotes work) or a list.  '
+                               'Options only: no device or size operand, '
+                               'and none putting part of the filesystem '
+                               'on another device (``-J device=``, ``-l '
+                               'logdev=``, ``-r rtdev=``, ``-d name=``).'},
         },
     }
     NODE_TYPES = (MkfsNode,)

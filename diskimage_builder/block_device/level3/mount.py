@@ -1,13 +1,10 @@
 """``mount``: mount a filesystem under the params ``mount-base``.
 
-    - mount:
-        base: mkfs_root        # a mkfs node
-        mount_point: /         # absolute; "none" for swap (not mounted)
-
-Mounts happen in the order of their mount points as strings, whatever the
-config order (``/``, ``/boot``, ``/boot/efi``, ``/var``; ``none`` last),
-as diskimage-builder mounts them: a parent always comes before its
-children.  They come off in reverse.  Mount point
+Its options are described in :attr:`Mount.SCHEMA` (and the README's table,
+made from it).  Mounts happen in the order of their mount points as
+strings, whatever the config order (``/``, ``/boot``, ``/boot/efi``,
+``/var``; ``none`` last), as diskimage-builder mounts them: a parent
+always comes before its children.  They come off in reverse.  Mount point
 directories are created without following symlinks.
 """
 import os
@@ -129,13 +126,21 @@ def previous_mount(graph, node):
 
 class Mount(plugin.Plugin):
     SCHEMA = {
+        'description': 'The filesystem of ``base`` mounted below params '
+                       '``mount-base`` while the image is built.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'name', 'mount_point'],
         'properties': {
-            'name': plugin.LOOSE_NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
-            'mount_point': {'type': 'string', 'minLength': 1},
+            'name': plugin.documented(plugin.LOOSE_NAME_SCHEMA,
+                                      'Default ``mount_<base>``.'),
+            'base': plugin.documented(plugin.BASE_SCHEMA, 'The ``mkfs`` '
+                                      'node whose filesystem is mounted.'),
+            'mount_point': {'type': 'string', 'minLength': 1, 'description':
+                            'Required: where the filesystem is mounted in '
+                            'the image, an absolute path, normalised (no '
+                            '``..``, no control characters); ``none`` for '
+                            'swap, which is not mounted.'},
         },
     }
     NODE_TYPES = (MountNode,)

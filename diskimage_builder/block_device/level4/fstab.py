@@ -1,15 +1,10 @@
 """``fstab``: the fstab line of a mounted filesystem.
 
-    - fstab:
-        base: mount_mkfs_root   # a mount node
-        options: defaults       # default "defaults", "sw" for swap
-        dump-freq: 0            # default 0
-        fsck-passno: 1          # default 2, 0 for swap (as diskimage-builder)
-        spec: label             # label (default), uuid or partuuid
-
-The line is worked out once the filesystem exists, from what the
-filesystem reports (its real label and UUID); ``writefstab`` writes the
-lines in mount order to ``<build-dir>/built/etc/fstab``.
+Its options and their defaults (diskimage-builder's) are described in
+:attr:`Fstab.SCHEMA` and the README's table made from it.  The line is
+worked out once the filesystem exists, from what the filesystem reports
+(its real label and UUID); ``writefstab`` writes the lines in mount order
+to ``<build-dir>/built/etc/fstab``.
 """
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device.errors import ConfigError
@@ -100,19 +95,35 @@ def mount_fstype(ctx, mount):
 
 class Fstab(plugin.Plugin):
     SCHEMA = {
+        'description': 'The fstab line of a mounted filesystem, which '
+                       '``writefstab`` writes.',
         'type': 'object',
         'additionalProperties': False,
         'required': ['base', 'name'],
         'properties': {
-            'name': plugin.LOOSE_NAME_SCHEMA,
-            'base': plugin.BASE_SCHEMA,
+            'name': plugin.documented(plugin.LOOSE_NAME_SCHEMA,
+                                      'Default ``fstab_<base>``.'),
+            'base': plugin.documented(plugin.BASE_SCHEMA, 'The ``mount`` '
+                                      'node the line is for.'),
             'options': {'type': 'string', 'pattern': '^[!-~]+$',
-                        'description': 'mount options: printable ASCII, '
-                                       'no spaces'},
+                        'x-expected': 'mount options: printable ASCII, '
+                                      'no spaces',
+                        'description': 'The mount options: printable '
+                                       'ASCII, no spaces.  Default '
+                                       '``defaults``, ``sw`` for swap.'},
             'dump-freq': {'type': 'integer', 'minimum': 0,
-                          'maximum': 2147483647},
-            'fsck-passno': {'type': 'integer', 'minimum': 0, 'maximum': 9},
-            'spec': {'enum': sorted(SPEC_FIELDS)},
+                          'maximum': 2147483647, 'description':
+                          'The dump field, 0 to 2147483647.  Default 0.'},
+            'fsck-passno': {'type': 'integer', 'minimum': 0, 'maximum': 9,
+                            'description': 'The fsck pass, 0 to 9.  '
+                            'Default 2 (on ``/`` too, as diskimage-builder '
+                            'writes it; fstab(5) recommends 1 there: say '
+                            'so), 0 for swap.'},
+            'spec': {'enum': sorted(SPEC_FIELDS), 'description':
+                     'How the line finds the filesystem: ``label`` '
+                     '(default, ``LABEL=``), ``uuid`` (``UUID=``) or '
+                     '``partuuid`` (``PARTUUID=``, for a filesystem '
+                     'directly on a partition).'},
         },
     }
     NODE_TYPES = (FstabNode,)
