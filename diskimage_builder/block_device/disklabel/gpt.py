@@ -20,7 +20,7 @@ _GPT_SIGNATURE = b'EFI PART'
 _GPT_REVISION = 0x00010000
 _GPT_HEADER = struct.Struct('<8sIIIIQQQQ16sQIII')
 _GPT_ENTRY = struct.Struct('<16s16sQQQ72s')
-_GPT_NAME_UNITS = 36
+GPT_NAME_UNITS = 36
 GPT_ATTR_LEGACY_BIOS_BOOTABLE = 1 << 2
 
 
@@ -79,10 +79,10 @@ def _gpt_name(entry):
         raise ValueError('%s: name %r contains NUL' % (what(entry),
                                                        entry.name))
     encoded = entry.name.encode('utf-16-le')
-    if len(encoded) > 2 * _GPT_NAME_UNITS:
+    if len(encoded) > 2 * GPT_NAME_UNITS:
         raise ValueError('%s: name %r is %d UTF-16 code units, at most %d fit'
                          % (what(entry), entry.name, len(encoded) // 2,
-                            _GPT_NAME_UNITS))
+                            GPT_NAME_UNITS))
     return encoded
 
 

@@ -14,24 +14,13 @@ import uuid
 from diskimage_builder.block_device import disklabel
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device import sizes
+from diskimage_builder.block_device.disklabel import checks
 from diskimage_builder.block_device.disklabel import layout
-from diskimage_builder.block_device.disklabel import tables
 from diskimage_builder.block_device.errors import ConfigError
 
 UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                 '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 MBR_ID_PATTERN = '^[0-9a-fA-F]{8}$'
-GPT_NAME_UNITS = 36
-MBR_PROTECTIVE = 0xEE
-# The highest partition number Linux registers.  block/partitions/
-# msdos.c's parse_extended() walks the EBR chain until state->limit, and
-# block/partitions/core.c sets that to DISK_MAX_PARTS (256), as
-# add_partition() refuses partno >= DISK_MAX_PARTS for BLKPG (partx): so
-# logical partitions 5 to 255.  (Its other bound, "if (++loopct > 100)",
-# counts links without a data partition and is reset at each one found:
-# it never stops a chain that has a partition in every EBR, as ours has.)
-# Checked on this project's kernel 6.18 with partx: p255 is the last.
-MBR_MAX_NUMBER = 255
 
 PARTITION_SCHEMA = {
     'type': 'object',
@@ -64,7 +53,7 @@ PARTITION_SCHEMA = {
         'part-name': {'type': 'string', 'description':
                       'The GPT partition name: at most %d UTF-16 code '
                       'units (a character outside the BMP takes two), no '
-                      'NUL.  Default: ``name``.' % GPT_NAME_UNITS},
+                      'NUL.  Default: ``name``.' % checks.GPT_NAME_UNITS},
         'part-uuid': {'type': 'string', 'pattern': UUID_PATTERN,
                       'x-expected': 'a GUID '
                       'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
@@ -207,15 +196,18 @@ class PartitionNode(plugin.Node):
             raise ConfigError(self.path + '.base', 'a partition lives on '
                               'its table\'s disk %r, not %r'
                               % (table.deps[0], base))
-        self._check_type(table.label)
-        self._check_number(table.label)
+        self._refuse('.type', checks.type_problem(table.label, self.options))
+        self._refuse('', checks.number_problem(table.label,
+                                               self.facts['number']))
         if table.label == 'mbr':
             for key in ('part-name', 'part-uuid', 'attributes'):
                 if key in self.options:
                     raise ConfigError(self.path + '.' + key, 'is a GPT '
                                       'option; this table is mbr')
         else:
-            self._check_gpt_name()
+            key = 'part-name' if 'part-name' in self.options else 'name'
+            self._refuse('.' + key, checks.gpt_name_problem(
+                self.options[key], key == 'name'))
             part_uuid = self.options.get('part-uuid')
             if part_uuid is not None and uuid.UUID(part_uuid).int == 0:
                 raise ConfigError(self.path + '.part-uuid', 'the nil GUID '
@@ -229,64 +221,9 @@ class PartitionNode(plugin.Node):
             except sizes.SizeError as err:
                 raise ConfigError(self.path + '.size', str(err))
 
-    def _check_type(self, label):
-        code = self.options.get('type')
-        if code is None:
-            return
-        try:
-            if label == 'gpt':
-                value = tables.gpt_type_guid(code).int
-            else:
-                value = disklabel.mbr_type(self.options)
-                if not 0 < value < 256:
-                    raise ValueError
-        except ValueError:
-            raise ConfigError(self.path + '.type', 'expected %s, got %r' % (
-                "an MBR type byte such as '83' or '0x41'" if label == 'mbr'
-                else "a GPT type code such as 'EF00' or a type GUID", code))
-        if label == 'gpt' and value == 0:
-            # An all-zero type marks an unused entry: the partition would
-            # silently vanish.
-            raise ConfigError(self.path + '.type', 'the nil GUID marks an '
-                              'unused GPT entry, not a partition type')
-        if label == 'mbr' and value in tables.MBR_EXTENDED_TYPES:
-            # Linux (block/partitions/msdos.c) reads the first sector of a
-            # partition of these types as an EBR.
-            raise ConfigError(self.path + '.type', 'type 0x%02x marks an '
-                              'extended partition, which holds no data; '
-                              'the extended partition is made for the '
-                              'logical ones' % value)
-        if label == 'mbr' and value == MBR_PROTECTIVE:
-            # msdos.c (with CONFIG_EFI_PARTITION) ignores a whole MBR with
-            # an 0xee entry, taking the disk for a GPT one.
-            raise ConfigError(self.path + '.type', 'type 0xee is the GPT '
-                              'protective MBR entry: Linux would ignore '
-                              'every partition of this table')
-
-    def _check_number(self, label):
-        number = self.facts['number']
-        if label == 'gpt' and number > tables.GPT_ENTRIES_COUNT:
-            raise ConfigError(self.path, 'GPT holds at most %d partitions'
-                              % tables.GPT_ENTRIES_COUNT)
-        if label == 'mbr' and number > MBR_MAX_NUMBER:
-            raise ConfigError(self.path, 'this would be partition %d; Linux '
-                              'registers MBR partitions numbered up to %d, '
-                              'so at most %d logical ones'
-                              % (number, MBR_MAX_NUMBER, MBR_MAX_NUMBER - 4))
-
-    def _check_gpt_name(self):
-        key = 'part-name' if 'part-name' in self.options else 'name'
-        name = self.options[key]
-        units = len(name.encode('utf-16-le')) // 2
-        if '\x00' in name or units > GPT_NAME_UNITS:
-            raise ConfigError('%s.%s' % (self.path, key), 'the GPT partition '
-                              'name %r %s%s' % (
-                                  name, 'holds a NUL' if '\x00' in name else
-                                  'is %d UTF-16 code units (characters '
-                                  'outside the BMP take two); a GPT entry '
-                                  'holds %d' % (units, GPT_NAME_UNITS),
-                                  '' if key == 'part-name' else
-                                  ': set a shorter part-name'))
+    def _refuse(self, key, problem):
+        if problem:
+            raise ConfigError(self.path + key, problem)
 
     def identifiers(self):
         part_uuid = self.options.get('part-uuid')
