@@ -15,6 +15,7 @@ and ``--sparse=always``, which keeps holes.
 """
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -22,17 +23,23 @@ import threading
 import time
 
 from diskimage_builder.block_device import blockdevice
+from diskimage_builder.block_device import host as host_lib
+from diskimage_builder.block_device import offline
+from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import params_file
 from diskimage_builder.block_device import sizes
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.errors import UsageError
+from diskimage_builder.block_device.offline import driver
+from diskimage_builder.block_device.offline import sizing
 from diskimage_builder.block_device.repro import Repro
 from diskimage_builder.block_device.teardown import teardown
 
 LOG = logging.getLogger(__name__)
 FORMATS = ('raw', 'qcow2', 'vmdk', 'vhdx', 'vdi')
 MiB = 1 << 20
+CAP_SYS_ADMIN = 21
 
 DEFAULT_CONFIG = """\
 - local_loop:
@@ -78,8 +85,10 @@ def default_size(root):
 def build(args, runner):
     repro = Repro.from_environ(seed=getattr(args, 'seed', None))
     root, output, fmt = check_args(args)
-    size = args.size or '%d' % default_size(root)
-    sizes.parse_size_at(size, '--size')
+    size_auto = args.size == 'auto'
+    size = None if size_auto else args.size or '%d' % default_size(root)
+    if size:
+        sizes.parse_size_at(size, '--size')
     try:
         scratch = tempfile.mkdtemp(prefix='.dib-build-',
                                    dir=os.path.dirname(output))
@@ -87,16 +96,88 @@ def build(args, runner):
         raise UsageError('--output %s: cannot make a scratch folder in %s: '
                          '%s' % (args.output, os.path.dirname(output),
                                  err.strerror))
-    params = _params(scratch, args.config, size)
+    params, mode = _params(scratch, args.config, size), None
     try:
-        raw = _build_raw(params, runner, root, repro)
+        params, nodes, parts = _sized(params, root, runner, scratch,
+                                      size_auto)
+        mode = choose_mode(_mode_asked(args), nodes)
+        if mode == 'offline':
+            raw = driver.make_image(
+                params, nodes, blockdevice.plan(params, nodes), root,
+                runner, repro, scratch, parts)
+        else:
+            raw = _build_raw(params, runner, root, repro)
         _convert(runner, raw, output, fmt, args.compress)
     except BaseException:
-        teardown(params, runner, 'delete')
+        if mode == 'kernel':
+            teardown(params, runner, 'delete')
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     LOG.info('built %s (%s)', output, fmt)
+
+
+def _mode_asked(args):
+    return 'offline' if getattr(args, 'offline', False) else \
+        getattr(args, 'mode', None) or 'auto'
+
+
+def _sized(params, root, runner, scratch, size_auto):
+    """(params, nodes, parts of the tree or None): with every auto size
+    worked out from the tree when there is one."""
+    from diskimage_builder.block_device import config as config_mod
+    nodes = config_mod.build(config_mod.read_config(params), params)
+    auto = size_auto or any(node.options.get('size') == 'auto'
+                            for node in nodes
+                            if plugin_mod.PARTITION in node.provides)
+    if not auto:
+        return params, nodes, None
+    params, parts = sizing.resolve(params, root, runner, scratch, size_auto)
+    LOG.info('sizes worked out from the tree: image %s',
+             sizes.human(int(params['image-size'])))
+    return params, config_mod.build(config_mod.read_config(params),
+                                    params), parts
+
+
+def kernel_path_problem(host=None):
+    """Why this process cannot take the kernel path (attach loop devices,
+    mount), or None."""
+    host = host or host_lib.HOST
+    if os.environ.get('FAKEROOTKEY'):
+        return 'running under fakeroot, which is no root'
+    if os.geteuid() != 0:
+        return 'not root (uid %d)' % os.geteuid()
+    status = host.read(os.path.join(host.proc_root, 'self', 'status')) or ''
+    caps = re.search(r'^CapEff:\s*([0-9a-f]+)', status, re.M)
+    if caps and not int(caps.group(1), 16) & (1 << CAP_SYS_ADMIN):
+        return 'root without CAP_SYS_ADMIN (a container?)'
+    if not os.path.exists(os.path.join(host.dev_root, 'loop-control')):
+        return 'no loop devices (%s/loop-control)' % host.dev_root
+    return None
+
+
+def choose_mode(asked, nodes):
+    """``kernel`` or ``offline``, as asked or, for ``auto``, the kernel
+    path when this process can take it, else offline when the config
+    allows; the log says which and why."""
+    problem = kernel_path_problem()
+    refused = offline.refusals(nodes)
+    if asked == 'auto':
+        if problem is None:
+            LOG.info('build: the kernel path (root and loop devices)')
+            return 'kernel'
+        if not refused:
+            LOG.info('build: offline (the kernel path is out: %s)', problem)
+            return 'offline'
+        raise UsageError('neither path can build this: the kernel path '
+                         'needs root and loop devices (%s), and %s'
+                         % (problem, refused[0]))
+    if asked == 'offline':
+        offline.check(nodes)
+        LOG.info('build: offline (as asked)')
+    elif problem is not None:
+        raise UsageError('--mode kernel: %s' % problem)
+    return asked
 
 
 def check_args(args):
@@ -128,7 +209,7 @@ def _format_from_name(path):
     return ext if ext in FORMATS else 'raw'
 
 
-def _params(scratch, config, size):
+def _params(scratch, config, size=None):
     if config is None:
         config = os.path.join(scratch, 'config.yaml')
         with open(config, 'w') as out:
@@ -139,8 +220,9 @@ def _params(scratch, config, size):
     params = {'config': os.path.abspath(config), 'build-dir': build_dir,
               'image-dir': os.path.join(scratch, 'images'),
               'mount-base': os.path.join(build_dir, 'mnt'),
-              'image-size': size, 'root-fs-type': 'ext4',
-              'root-label': 'root'}
+              'root-fs-type': 'ext4', 'root-label': 'root'}
+    if size is not None:
+        params['image-size'] = size
     config_mod.check_schema(params, config_mod.PARAMS_SCHEMA, 'params')
     return params
 

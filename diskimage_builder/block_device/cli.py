@@ -45,8 +45,17 @@ COMMANDS = (
       (('--output',), {'required': True, 'help': 'the image file'}),
       (('--config',), {'help': 'a layout (default: one GPT partition, '
                                'ext4 at /)'}),
-      (('--size',), {'help': 'the image size (default: the tree plus '
+      (('--size',), {'help': 'the image size, or auto: the smallest '
+                             'that holds the tree (default: the tree plus '
                              'headroom)'}),
+      (('--mode',), {'choices': ('auto', 'kernel', 'offline'),
+                     'default': 'auto',
+                     'help': 'kernel: loop devices and mounts (root); '
+                             'offline: in the image file, no root; auto '
+                             '(default): kernel when this process can, '
+                             'else offline'}),
+      (('--offline',), {'action': 'store_true',
+                        'help': 'the same as --mode offline'}),
       (('--format',), {'choices': ('raw', 'qcow2', 'vmdk', 'vhdx', 'vdi'),
                        'help': 'default: from the output name, else raw'}),
       (('--compress',), {'action': 'store_true',

@@ -8,6 +8,8 @@ or holds what JSON cannot (keys that are not strings, dates, binary, NUL
 characters, lone surrogates).  PyYAML is imported here only: the phases
 that read no YAML never pay for it.
 """
+import re
+
 import yaml
 
 from diskimage_builder.block_device.errors import ConfigError
@@ -151,3 +153,12 @@ def type_name(value):
     return {dict: 'a mapping', list: 'a list', str: 'a string',
             bool: 'a boolean', int: 'a number', float: 'a number',
             type(None): 'nothing'}.get(type(value), type(value).__name__)
+
+
+def at(document, path):
+    """The value at YAML *path* (``[1].partitioning.partitions[0]``) of
+    *document*, as config paths name it."""
+    value = document
+    for index, key in re.findall(r'\[(\d+)\]|\.?([^.\[\]]+)', path):
+        value = value[int(index)] if index else value[key]
+    return value

@@ -22,6 +22,10 @@ UUID_PATTERN = ('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
                 '[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 MBR_ID_PATTERN = '^[0-9a-fA-F]{8}$'
 
+# size: auto, and what may go with it.
+AUTO = 'auto'
+AUTO_KEYS = ('min-size', 'max-size', 'headroom')
+
 PARTITION_SCHEMA = {
     'type': 'object',
     'additionalProperties': False,
@@ -35,7 +39,17 @@ PARTITION_SCHEMA = {
             'nothing else.'),
         'size': {'type': ['string', 'integer'], 'description':
                  'Required: a size, or ``N%`` of what is left (``sizing`` '
-                 'says exactly of what).'},
+                 'says exactly of what), or ``auto``: the smallest that '
+                 'holds the filesystem on it with its part of the tree '
+                 '(``build --root`` only).'},
+        'min-size': {'type': ['string', 'integer'], 'description':
+                     'With ``size: auto``: at least this.'},
+        'max-size': {'type': ['string', 'integer'], 'description':
+                     'With ``size: auto``: the build fails, before '
+                     'writing anything, if the content needs more.'},
+        'headroom': {'type': ['string', 'integer'], 'description':
+                     'With ``size: auto``: this much free space for files '
+                     'beyond the content (default 0).'},
         'flags': {'type': 'array', 'uniqueItems': True,
                   'items': {'enum': ['boot', 'primary']}, 'description':
                   'A list of ``boot`` (the MBR active flag; nothing on '
@@ -109,6 +123,7 @@ class TableNode(plugin.Node):
                 for p in self.options['partitions']]
 
     def plan(self, pctx):
+        _check_no_auto(self)
         disk = pctx.of(self.deps[0])
         if disk.size is None:
             return
@@ -183,6 +198,14 @@ def _size_value(options):
     return size if sizes.is_percent(size) else sizes.parse_size(size)
 
 
+def _check_no_auto(table):
+    for index, part in enumerate(table.options['partitions']):
+        if part['size'] == AUTO:
+            raise ConfigError('%s.partitions[%d].size' % (table.path, index),
+                              'auto is worked out from the tree the image '
+                              'is built from: only build --root fills it in')
+
+
 class PartitionNode(plugin.Node):
     """One partition: waits for its device node and records it."""
     kind = 'partition'
@@ -213,6 +236,9 @@ class PartitionNode(plugin.Node):
                 raise ConfigError(self.path + '.part-uuid', 'the nil GUID '
                                   'is no partition GUID')
         size = self.options['size']
+        self._check_auto(size == AUTO)
+        if size == AUTO:
+            return
         if not sizes.is_percent(size):
             sizes.parse_size_at(size, self.path + '.size')
         elif isinstance(size, str) and size.strip().endswith('%'):
@@ -220,6 +246,15 @@ class PartitionNode(plugin.Node):
                 sizes.parse_percent(size)
             except sizes.SizeError as err:
                 raise ConfigError(self.path + '.size', str(err))
+
+    def _check_auto(self, auto):
+        for key in AUTO_KEYS:
+            if key in self.options:
+                if not auto:
+                    raise ConfigError(self.path + '.' + key, 'goes with '
+                                      'size: auto only')
+                sizes.parse_size_at(self.options[key],
+                                    '%s.%s' % (self.path, key))
 
     def _refuse(self, key, problem):
         if problem:
