@@ -8,6 +8,7 @@ import stat
 import fixtures
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.harness import run
 
@@ -50,7 +51,7 @@ class HostCase(base.FunctionalTestCase):
         return lines[0]
 
     def assert_nothing_held(self, build):
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
         state = os.path.join(build.build_dir, 'states', 'block-device',
                              'state.json')
         if os.path.exists(state):
@@ -152,7 +153,7 @@ class TestUmask000(HostCase):
             mode = stat.S_IMODE(os.stat(path).st_mode)
             self.assertFalse(mode & 0o022, '%s is %o' % (path, mode))
         build.phase('cleanup')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
 
 class TestMbrPartitionLimit(HostCase):
@@ -176,4 +177,4 @@ class TestMbrPartitionLimit(HostCase):
         self.assertEqual(255, numbers[-1])
         self.assertEqual(list(range(5, 256)), [n for n in numbers if n > 4])
         build.phase('cleanup')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))

@@ -12,6 +12,7 @@ import sys
 import fixtures
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.harness import Build
 
 SIMPLE = """
@@ -104,7 +105,7 @@ class TestJournalTampering(base.FunctionalTestCase):
                 if 'left alone' in line]
         self.assertEqual(1, len(left), proc.stderr)
         self.foreign.intact(self)
-        self.assertEqual([], base.leftovers(self.build.root))
+        self.assertEqual([], held.leftovers(self.build.root))
         # The entry is gone with the rest: a second run finishes.
         self.build.phase(phase)
         return left[0]
@@ -120,7 +121,7 @@ class TestJournalTampering(base.FunctionalTestCase):
                   **self.foreign.file_id)
         self.build.phase('delete')
         self.foreign.intact(self)
-        self.assertEqual([], base.leftovers(self.build.root))
+        self.assertEqual([], held.leftovers(self.build.root))
 
     def test_mount_outside_mount_base(self):
         add_entry(self.build, 'mount', target=self.foreign.mount,
@@ -142,7 +143,7 @@ class TestJournalTampering(base.FunctionalTestCase):
                                      check=False).returncode)
         base.run(['umount', inner])
         self.build.phase('delete')
-        self.assertEqual([], base.leftovers(self.build.root))
+        self.assertEqual([], held.leftovers(self.build.root))
 
     def test_image_file_that_is_another_file(self):
         add_entry(self.build, 'image-file', 'delete', path=self.foreign.file,
@@ -294,7 +295,7 @@ class TestFolders(base.FunctionalTestCase):
         self.assertIn('still holds', proc.stderr)
         proc = build.phase('cleanup', check=False)
         self.assertEqual(0, proc.returncode, proc.stderr)
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
 
 class TestNoWritesThroughSymlinks(base.FunctionalTestCase):
@@ -356,7 +357,7 @@ class TestNoWritesThroughSymlinks(base.FunctionalTestCase):
         self.assertNotIn('Traceback', proc.stderr)
         self.assertIn('refusing to write through it', proc.stderr)
         self.assertEqual([], os.listdir(victim_dir))
-        self.assertEqual([], base.leftovers(out))
+        self.assertEqual([], held.leftovers(out))
 
 
 class TestFullDisk(base.FunctionalTestCase):
@@ -388,7 +389,7 @@ class TestFullDisk(base.FunctionalTestCase):
             self.assertEqual(1, proc.returncode, (command, proc.stderr))
             self.assertIn('No space left on device', proc.stderr)
             self.assertNotIn('Traceback', proc.stderr)
-            self.assertEqual([], base.leftovers(build.root), command)
+            self.assertEqual([], held.leftovers(build.root), command)
             os.unlink(filler)
             build.phase('cleanup')
             self.assertFalse(os.path.exists(os.path.join(
@@ -431,4 +432,4 @@ class TestCreateAgainstCleanup(base.FunctionalTestCase):
                     folder, 'config.json')), statuses)
             self.assertIn(statuses, [(0, 0), (0, 3), (3, 0)])
             build.phase('cleanup')
-            self.assertEqual([], base.leftovers(build.root))
+            self.assertEqual([], held.leftovers(build.root))

@@ -22,7 +22,7 @@ from diskimage_builder.block_device.tests.support.fakehost import \
 from diskimage_builder.block_device.tests.support.fakehost import GIB
 from diskimage_builder.block_device.tests.support.fakehost import MIB
 from diskimage_builder.block_device.tests.support.fakes import FakeRunner
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 
 WIPEFS = ['wipefs', '--no-act', '--json', '--output',
@@ -186,7 +186,7 @@ class BuildCase(HostCase):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.tools.check',
             lambda names: None))
-        self.build = self.useFixture(TempBuild(self.config()))
+        self.build = self.useFixture(Build(self.config(), devices=False))
         self.params = config.load_params(self.build.params_path)
 
     def config(self, extra=None):
@@ -467,9 +467,9 @@ class TestCreate(BuildCase):
 
     def test_a_second_build_cannot_claim_the_disk(self):
         self.create(FakeRunner(self.expected('superblocks')))
-        other = self.useFixture(TempBuild(
+        other = self.useFixture(Build(
             '- existing: {name: image0, device: %s, wipe: superblocks}\n'
-            % self.vdb))
+            % self.vdb, devices=False))
         params = config.load_params(other.params_path)
         blockdevice.init(params)
         err = self.assertRaises(UsageError, blockdevice.create, params,
@@ -547,7 +547,8 @@ class TestConfigErrors(HostCase):
 
     def test_each_error(self):
         for options, expected in self.CASES:
-            build = self.useFixture(TempBuild('- existing: %s\n' % options))
+            build = self.useFixture(Build('- existing: %s\n' % options,
+                                          devices=False))
             stderr = io.StringIO()
             self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr))
             status = cli.main(['--params', build.params_path, 'init'])

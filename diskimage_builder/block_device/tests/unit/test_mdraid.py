@@ -22,7 +22,7 @@ from diskimage_builder.block_device.tests.support.fakes import LUKS_UUID
 from diskimage_builder.block_device.tests.support.fakes import FakeRunner
 from diskimage_builder.block_device.tests.support.fakes import \
     RecordingRunner
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 from diskimage_builder.block_device.tests.support.fakes import \
     ValidationCases
@@ -157,7 +157,7 @@ class CreateCase(TestCase):
 
     def setUp(self):
         super().setUp()
-        self.build = self.useFixture(TempBuild(self.CONFIG))
+        self.build = self.useFixture(Build(self.CONFIG, devices=False))
         self.useFixture(fixtures.EnvironmentVariable('DIB_TEST_LUKS_KEY',
                                                      KEY))
         self.host = self.useFixture(FakeHostFixture()).host
@@ -172,7 +172,7 @@ class CreateCase(TestCase):
                        for n in (0, 1)]
         self.loops = [self.dev('loop1'), self.dev('loop2')]
         self.md = self.dev('md/root_md')
-        self.target = os.path.join(self.build.root, 'mnt')
+        self.target = self.build.mount_base
 
     def dev(self, name):
         return os.path.join(self.host.dev_root, name)
