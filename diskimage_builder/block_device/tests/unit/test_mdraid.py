@@ -443,18 +443,17 @@ class TestStaleLink(TestCase):
         runner.assert_done()
 
     def test_link_to_the_stopped_array_is_removed(self):
-        os.symlink('../md127', os.path.join(self.md_dir, 'root_md'))
+        self.host.dev_link('md/root_md', 'md127')
         self.stop()
         self.assertEqual([], os.listdir(self.md_dir))
 
     def test_link_to_another_array_stays(self):
-        os.symlink('../md126', os.path.join(self.md_dir, 'root_md'))
+        self.host.dev_link('md/root_md', 'md126')
         self.stop()
         self.assertEqual(['root_md'], os.listdir(self.md_dir))
 
     def test_link_gone_before_it_is_read(self):
-        link = os.path.join(self.md_dir, 'root_md')
-        os.symlink('../md127', link)
+        link = self.host.dev_link('md/root_md', 'md127')
         real_readlink = os.readlink
 
         def udev_was_faster(path, *args, **kwargs):
