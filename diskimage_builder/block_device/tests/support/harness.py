@@ -18,7 +18,6 @@ and the benchmarks give a *root* and call :meth:`Build.prepare`.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -30,6 +29,7 @@ import yaml
 
 from diskimage_builder.block_device.host import HOST
 from diskimage_builder.block_device.tests.support import commands
+from diskimage_builder.block_device.tests.support import hosttools
 from diskimage_builder.block_device.tests.support.compat import REPO
 
 PYTHON_M = (sys.executable, '-m', 'diskimage_builder.block_device')
@@ -245,13 +245,6 @@ def why_no_loop_devices():
     return None
 
 
-def missing_host_tools():
-    """'tool (package)' of each host tool that is not installed."""
-    return ['%s (%s)' % (tool, package)
-            for tool, package in sorted(HOST_TOOLS.items())
-            if shutil.which(tool) is None]
-
-
 class FunctionalTestCase(testtools.TestCase):
     """A host-tier test: skipped where loop devices cannot be had (not
     root, no loop driver), failed where a tool it runs is missing."""
@@ -262,10 +255,9 @@ class FunctionalTestCase(testtools.TestCase):
         if reason:
             self.skipTest('%s: run the host tier as root '
                           '(tools/run-tests --tier host)' % reason)
-        missing = missing_host_tools()
+        missing = hosttools.missing(HOST_TOOLS)
         if missing:
-            self.fail('host tools missing: %s; apt-get install them '
-                      '(tools/run-tests does)' % ', '.join(missing))
+            self.fail(missing)
 
 
 def sfdisk_json(image):
