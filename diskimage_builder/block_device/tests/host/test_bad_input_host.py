@@ -52,8 +52,7 @@ class HostCase(base.FunctionalTestCase):
 
     def assert_nothing_held(self, build):
         self.assertEqual([], held.leftovers(build.root))
-        state = os.path.join(build.build_dir, 'states', 'block-device',
-                             'state.json')
+        state = os.path.join(build.state_folder, 'state.json')
         if os.path.exists(state):
             with open(state) as src:
                 self.assertEqual([], json.load(src)['journal'])
@@ -147,7 +146,7 @@ class TestUmask000(HostCase):
         self.addCleanup(os.umask, old)
         for phase in ('init', 'create', 'writefstab', 'umount'):
             build.phase(phase)
-        for path in (build.build_dir + '/states/block-device',
+        for path in (build.state_folder,
                      build.image_dir, build.mount_base, build.image(),
                      build.build_dir + '/built/etc/fstab'):
             mode = stat.S_IMODE(os.stat(path).st_mode)

@@ -40,7 +40,7 @@ GPT = """
 
 def claims_of(build):
     folder = os.environ['DIB_BD_CLAIMS_DIR']
-    owner = os.path.realpath(build.build_dir + '/states/block-device')
+    owner = os.path.realpath(build.state_folder)
     held = []
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         with open(os.path.join(folder, name)) as src:
@@ -89,7 +89,7 @@ class TestDamagedState(base.FunctionalTestCase):
         build.phase('create')
         with open(build.mount_base + '/boot/kept', 'w') as out:
             out.write('x')
-        state = build.build_dir + '/states/block-device/state.json'
+        state = os.path.join(build.state_folder, 'state.json')
         with open(state, 'w') as out:
             out.write('{"version": 1, "jour')
         proc = build.phase('cleanup', check=False)
@@ -108,7 +108,7 @@ class TestDamagedState(base.FunctionalTestCase):
         build = self.useFixture(Build(GPT, image_size='512MiB'))
         build.phase('init')
         build.phase('create')
-        state = build.build_dir + '/states/block-device/state.json'
+        state = os.path.join(build.state_folder, 'state.json')
         with open(state) as src:
             data = json.load(src)
         data['version'] = 0
@@ -160,7 +160,7 @@ class TestParallelBuilds(base.FunctionalTestCase):
         self.assertEqual(2, proc.returncode, proc.stderr)
         self.assertIn('image %s is in use by the build whose state is %s'
                       % (first.image(), os.path.realpath(
-                          first.build_dir + '/states/block-device')),
+                          first.state_folder)),
                       proc.stderr)
         # the first build is untouched
         self.assertEqual(0, base.run(['findmnt', first.mount_base],

@@ -27,23 +27,15 @@ SIMPLE = """
 """
 
 
-def journal_of(build):
-    path = os.path.join(build.build_dir, 'states', 'block-device',
-                        'state.json')
-    with open(path) as src:
-        return json.load(src)
-
-
 def add_entry(build, kind, released_by='umount', plugin='local_loop',
               **args):
     """Edit the build's state by hand: one more journal entry."""
-    data = journal_of(build)
+    data = build.state()
     data['journal'].append({'id': data['next_id'], 'node': 'forged',
                             'plugin': plugin, 'kind': kind,
                             'released_by': released_by, 'args': args})
     data['next_id'] += 1
-    with open(os.path.join(build.build_dir, 'states', 'block-device',
-                           'state.json'), 'w') as out:
+    with open(os.path.join(build.state_folder, 'state.json'), 'w') as out:
         json.dump(data, out)
 
 
@@ -197,10 +189,10 @@ class TestJournalTampering(base.FunctionalTestCase):
             json.dump(data, out)
         add_entry(self.build, 'lvm-vg', vg='nosuch', devices=[],
                   devnums=[])
-        data = journal_of(self.build)
+        data = self.build.state()
         data['journal'][-1]['plugin'] = 'lvm'
-        with open(os.path.join(self.build.build_dir, 'states',
-                               'block-device', 'state.json'), 'w') as out:
+        with open(os.path.join(self.build.state_folder, 'state.json'),
+                  'w') as out:
             json.dump(data, out)
         self.build.phase('delete', env={'PYTHONPATH': module_dir})
         self.assertFalse(os.path.exists(marker))
@@ -338,7 +330,7 @@ class TestNoWritesThroughSymlinks(base.FunctionalTestCase):
         build.phase('init')
         build.phase('create')
         build.phase('writefstab')
-        folder = os.path.join(build.build_dir, 'states', 'block-device')
+        folder = build.state_folder
         for name in os.listdir(folder):
             mode = os.stat(os.path.join(folder, name)).st_mode & 0o777
             self.assertEqual(0o600, mode, name)
@@ -425,7 +417,7 @@ class TestCreateAgainstCleanup(base.FunctionalTestCase):
             statuses = (create.wait(), cleanup.wait())
             create.stderr.close()
             cleanup.stderr.close()
-            folder = os.path.join(build.build_dir, 'states', 'block-device')
+            folder = build.state_folder
             if os.path.exists(folder):
                 # Whatever the order, a state folder left has its config.
                 self.assertTrue(os.path.exists(os.path.join(
