@@ -68,10 +68,11 @@ def out(*cmd, **kwargs):
 class Build(fixtures.Fixture):
     """One build: its folders, params and config, its phases.
 
-    *config_text* is dedented; *params* override the defaults (a value of None
-    leaves the key out).  *devices*: phases attach real devices, so make
-    build/built/etc as the image builder has it and, when used as a
-    fixture, release at cleanup whatever a failing test left.  *command*
+    *config_text* is dedented; *params* override the defaults (a value
+    of None leaves the key out).  *devices*: phases attach real devices,
+    so make the harness's build/built/etc as the image builder has it
+    and, when used as a fixture, release at cleanup whatever a failing
+    test left.  *command*
     runs a phase instead of ``python -m`` (the benchmarks time the console
     script).
     """
@@ -124,8 +125,8 @@ class Build(fixtures.Fixture):
         with open(self.params_path, 'w') as dst:
             yaml.safe_dump(self.params, dst)
         if self.devices:
-            os.makedirs(os.path.join(self.build_dir, 'built', 'etc'),
-                        exist_ok=True)
+            os.makedirs(os.path.join(self.folders['build-dir'], 'built',
+                                     'etc'), exist_ok=True)
         return self
 
     # -- phases ---------------------------------------------------------
