@@ -19,7 +19,6 @@ Needs root and loop devices.  Measures, on this machine:
   ``build --format qcow2`` against ``qemu-img convert`` of the raw image.
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -30,28 +29,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-GPT_COMPAT = os.path.join(os.path.dirname(REPO), 'shared', 'compat',
-                          'block-device-gpt--default.yaml')
-FALLBACK_GPT = """- local_loop:
-    name: image0
-- partitioning:
-    base: image0
-    label: gpt
-    partitions:
-      - name: BSP
-        type: 'EF02'
-        size: 8MiB
-      - name: root
-        flags: [ boot ]
-        size: 100%
-        mkfs:
-          type: ext4
-          mount:
-            mount_point: /
-            fstab:
-              options: "defaults"
-              fsck-passno: 1
-"""
+sys.path.insert(0, REPO)  # the package and its test harness, from here
+from diskimage_builder.block_device.tests.support import compat  # noqa: E402
+from diskimage_builder.block_device.tests.support.harness import \
+    Build  # noqa: E402
+
+GPT_COMPAT = 'block-device-gpt--default.yaml'
 
 
 def tool():
@@ -62,44 +45,29 @@ def tool():
     return [sys.executable, '-m', 'diskimage_builder.block_device']
 
 
-class Build:
-    def __init__(self, root, config_text, size):
-        self.root = root
-        os.makedirs(os.path.join(root, 'build', 'built', 'etc'))
-        with open(os.path.join(root, 'config.yaml'), 'w') as out:
-            out.write(config_text)
-        self.params = os.path.join(root, 'params.yaml')
-        with open(self.params, 'w') as out:
-            out.write('config: %s/config.yaml\nbuild-dir: %s/build\n'
-                      'image-dir: %s/images\nmount-base: %s/build/mnt\n'
-                      'root-fs-type: ext4\nroot-label: cloudimg-rootfs\n'
-                      'image-size: %s\n' % (root, root, root, root, size))
-        self.log = os.path.join(root, 'commands.jsonl')
+def new_build(root, config_text, size):
+    """A build in *root* whose phases run the console script."""
+    return Build(config_text, root=root, image_size=size,
+                 command=tool()).prepare()
 
-    def run(self, *args):
-        env = dict(os.environ, DIB_BD_COMMAND_LOG=self.log)
-        start = time.perf_counter()
-        subprocess.run(tool() + ['--params', self.params] + list(args),
-                       check=True, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        return time.perf_counter() - start
 
-    def command_seconds(self):
-        with open(self.log) as src:
-            return sum(json.loads(line)['seconds'] for line in src)
+def timed(build, *args):
+    """Wall seconds of one phase."""
+    build.phase(*args)
+    return build.timings[-1][1]
 
-    def create_once(self):
-        """(wall seconds of create, seconds in its commands, disk bytes)"""
-        if os.path.exists(self.log):
-            os.unlink(self.log)
-        self.run('init')
-        wall = self.run('create')
-        spent = self.command_seconds()
-        self.run('umount')
-        used = os.stat(os.path.join(self.root, 'images',
-                                    'image0.raw')).st_blocks * 512
-        self.run('delete')
-        return wall, spent, used
+
+def create_once(build):
+    """(wall seconds of create, seconds in its commands, disk bytes)"""
+    if os.path.exists(build.command_log):
+        os.unlink(build.command_log)
+    timed(build, 'init')
+    wall = timed(build, 'create')
+    spent = sum(entry['seconds'] for entry in build.log())
+    timed(build, 'umount')
+    used = os.stat(build.image()).st_blocks * 512
+    timed(build, 'delete')
+    return wall, spent, used
 
 
 def byte_compile():
@@ -127,7 +95,8 @@ def time_command(argv, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--rounds', type=int, default=5)
-    parser.add_argument('--config', default=GPT_COMPAT)
+    parser.add_argument('--config', help='the layout to build (default: '
+                        'diskimage-builder\'s %s)' % GPT_COMPAT)
     parser.add_argument('--build', action='store_true',
                         help='also the build benchmark (1 GiB tree)')
     parser.add_argument('--only-build', action='store_true',
@@ -135,8 +104,11 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench.py needs root (loop devices)')
-    config_text = (open(args.config).read() if os.path.exists(args.config)
-                   else FALLBACK_GPT)
+    if args.config:
+        with open(args.config) as src:
+            config_text = src.read()
+    else:
+        config_text = compat.compat_text(GPT_COMPAT)
     byte_compile()
     scratch = tempfile.mkdtemp(prefix='dib-bench-', dir='/var/tmp')
     rows = []
@@ -158,20 +130,20 @@ def main():
 
 
 def bench_getval(scratch, config_text, rounds):
-    build = Build(os.path.join(scratch, 'getval'), config_text, '2GiB')
-    build.run('init')
-    getval = median_ms(time_command(tool() + ['--params', build.params,
+    build = new_build(os.path.join(scratch, 'getval'), config_text, '2GiB')
+    build.phase('init')
+    getval = median_ms(time_command(tool() + ['--params', build.params_path,
                                               'getval', 'root-label'],
                                     rounds))
     bare = median_ms(time_command([sys.executable, '-c', 'pass'], rounds))
-    build.run('cleanup')
+    build.phase('cleanup')
     return [('getval median (ms)', '%.1f' % getval, '< 60'),
             ('python -c pass median (ms)', '%.1f' % bare, '(start-up floor)')]
 
 
 def bench_create(scratch, config_text, rounds):
-    build = Build(os.path.join(scratch, 'create'), config_text, '2GiB')
-    results = [build.create_once() for _ in range(rounds)]
+    build = new_build(os.path.join(scratch, 'create'), config_text, '2GiB')
+    results = [create_once(build) for _ in range(rounds)]
     wall = statistics.median(r[0] for r in results)
     spent = statistics.median(r[1] for r in results)
     return [('create 2 GiB GPT, wall (ms)', '%.1f' % (wall * 1000), ''),
@@ -185,9 +157,9 @@ def bench_create(scratch, config_text, rounds):
 def bench_sizes(scratch, config_text, rounds):
     out = {}
     for size in ('1GiB', '1TiB'):
-        build = Build(os.path.join(scratch, 'size-' + size), config_text,
-                      size)
-        results = [build.create_once() for _ in range(rounds)]
+        build = new_build(os.path.join(scratch, 'size-' + size),
+                          config_text, size)
+        results = [create_once(build) for _ in range(rounds)]
         out[size] = (statistics.median(r[0] for r in results),
                      max(r[2] for r in results))
     ratio = out['1TiB'][0] / out['1GiB'][0]

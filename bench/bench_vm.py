@@ -11,7 +11,6 @@ inside it.  The VM runs under TCG, so every figure is many times the
 host's; the ratio is what compares.
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -22,32 +21,32 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-EFI_LVM = os.path.join(os.path.dirname(REPO), 'shared', 'compat',
-                       'block-device-efi-lvm--default.yaml')
+EFI_LVM = 'block-device-efi-lvm--default.yaml'
 # The smallest image its fixed-size partitions and LVs fit in.
 EFI_LVM_SIZE = '38GiB'
 PHASES = ('create', 'umount', 'cleanup')
 
 sys.path.insert(0, HERE)
-from bench import Build  # noqa: E402
 from bench import byte_compile  # noqa: E402
+from bench import new_build  # noqa: E402
+from bench import timed  # noqa: E402
+from diskimage_builder.block_device.tests.support.compat import \
+    compat_text  # noqa: E402
 
 
 def one_round(scratch, config_text, index):
-    build = Build(os.path.join(scratch, 'r%d' % index), config_text,
-                  EFI_LVM_SIZE)
-    build.run('init')
-    walls = {phase: build.run(phase) for phase in PHASES}
-    with open(build.log) as src:
-        commands = [json.loads(line) for line in src]
-    os.unlink(os.path.join(build.root, 'images', 'image0.raw'))
+    build = new_build(os.path.join(scratch, 'r%d' % index), config_text,
+                      EFI_LVM_SIZE)
+    timed(build, 'init')
+    walls = {phase: timed(build, phase) for phase in PHASES}
+    commands = build.log()
+    os.unlink(build.image())
     shutil.rmtree(build.root)
     return walls, commands
 
 
 def inside(rounds):
-    with open(EFI_LVM) as src:
-        config_text = src.read()
+    config_text = compat_text(EFI_LVM)
     scratch = tempfile.mkdtemp(prefix='dib-bench-vm-')
     start = time.perf_counter()
     subprocess.run([sys.executable, '-c', 'pass'], check=True)

@@ -8,6 +8,7 @@ import stat
 import fixtures
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.harness import run
 
@@ -50,9 +51,8 @@ class HostCase(base.FunctionalTestCase):
         return lines[0]
 
     def assert_nothing_held(self, build):
-        self.assertEqual([], base.leftovers(build.root))
-        state = os.path.join(build.build_dir, 'states', 'block-device',
-                             'state.json')
+        self.assertEqual([], held.leftovers(build.root))
+        state = os.path.join(build.state_folder, 'state.json')
         if os.path.exists(state):
             with open(state) as src:
                 self.assertEqual([], json.load(src)['journal'])
@@ -146,13 +146,13 @@ class TestUmask000(HostCase):
         self.addCleanup(os.umask, old)
         for phase in ('init', 'create', 'writefstab', 'umount'):
             build.phase(phase)
-        for path in (build.build_dir + '/states/block-device',
+        for path in (build.state_folder,
                      build.image_dir, build.mount_base, build.image(),
                      build.build_dir + '/built/etc/fstab'):
             mode = stat.S_IMODE(os.stat(path).st_mode)
             self.assertFalse(mode & 0o022, '%s is %o' % (path, mode))
         build.phase('cleanup')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
 
 class TestMbrPartitionLimit(HostCase):
@@ -176,4 +176,4 @@ class TestMbrPartitionLimit(HostCase):
         self.assertEqual(255, numbers[-1])
         self.assertEqual(list(range(5, 256)), [n for n in numbers if n > 4])
         build.phase('cleanup')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))

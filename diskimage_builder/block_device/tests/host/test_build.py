@@ -7,6 +7,7 @@ import sys
 import fixtures
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.harness import ReadBack
 
 
@@ -57,7 +58,7 @@ class TestBuild(base.FunctionalTestCase):
         self.assertEqual(0, proc.returncode, proc.stderr)
         self.assertEqual([os.path.basename(output)],
                          os.listdir(os.path.dirname(output)))
-        self.assertEqual([], base.leftovers(work))
+        self.assertEqual([], held.leftovers(work))
         return work, output
 
     def check_inside(self, image):
@@ -126,4 +127,4 @@ class TestBuild(base.FunctionalTestCase):
         self.assertEqual(1, proc.returncode, proc.stderr)
         self.assertIn('No space left on device', proc.stderr)
         self.assertEqual([], os.listdir(os.path.dirname(output)))
-        self.assertEqual([], base.leftovers(work))
+        self.assertEqual([], held.leftovers(work))

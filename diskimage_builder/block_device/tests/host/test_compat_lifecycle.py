@@ -5,4 +5,6 @@ from diskimage_builder.block_device.tests.support.lifecycle import \
 
 
 class TestCompatLifecycle(LifecycleCase):
-    IN_VM = False
+
+    def test_every_config_of_this_tier(self):
+        self.run_every_config(in_vm=False)

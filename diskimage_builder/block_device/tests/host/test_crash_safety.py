@@ -8,6 +8,7 @@ import sys
 
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.harness import Build
 
 
@@ -39,7 +40,7 @@ GPT = """
 
 def claims_of(build):
     folder = os.environ['DIB_BD_CLAIMS_DIR']
-    owner = os.path.realpath(build.build_dir + '/states/block-device')
+    owner = os.path.realpath(build.state_folder)
     held = []
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         with open(os.path.join(folder, name)) as src:
@@ -67,7 +68,7 @@ class TestFaultInjection(base.FunctionalTestCase):
             self.assertEqual(-signal.SIGKILL, proc.returncode,
                              (when, number, proc.stderr))
             build.phase('cleanup')
-            self.assertEqual([], base.leftovers(build.root), (when, number))
+            self.assertEqual([], held.leftovers(build.root), (when, number))
             self.assertFalse(os.path.exists(build.build_dir +
                                             '/states/block-device'))
             self.assertEqual([], claims_of(build))
@@ -88,16 +89,16 @@ class TestDamagedState(base.FunctionalTestCase):
         build.phase('create')
         with open(build.mount_base + '/boot/kept', 'w') as out:
             out.write('x')
-        state = build.build_dir + '/states/block-device/state.json'
+        state = os.path.join(build.state_folder, 'state.json')
         with open(state, 'w') as out:
             out.write('{"version": 1, "jour')
         proc = build.phase('cleanup', check=False)
         self.assertEqual(3, proc.returncode)
         self.assertIn('is damaged', proc.stderr)
         self.assertIn('cleanup --from-system', proc.stderr)
-        self.assertNotEqual([], base.leftovers(build.root))
+        self.assertNotEqual([], held.leftovers(build.root))
         build.phase('cleanup', '--from-system')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
         self.assertFalse(os.path.exists(build.build_dir +
                                         '/states/block-device'))
         self.assertEqual([], claims_of(build))
@@ -107,7 +108,7 @@ class TestDamagedState(base.FunctionalTestCase):
         build = self.useFixture(Build(GPT, image_size='512MiB'))
         build.phase('init')
         build.phase('create')
-        state = build.build_dir + '/states/block-device/state.json'
+        state = os.path.join(build.state_folder, 'state.json')
         with open(state) as src:
             data = json.load(src)
         data['version'] = 0
@@ -117,7 +118,7 @@ class TestDamagedState(base.FunctionalTestCase):
         self.assertEqual(3, proc.returncode)
         self.assertIn('format 0, this tool reads format 2', proc.stderr)
         build.phase('cleanup', '--from-system')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
 
 class TestParallelBuilds(base.FunctionalTestCase):
@@ -145,7 +146,7 @@ class TestParallelBuilds(base.FunctionalTestCase):
                 self.assertEqual(build.root, src.read())
             build.phase('umount')
             build.phase('cleanup')
-            self.assertEqual([], base.leftovers(build.root))
+            self.assertEqual([], held.leftovers(build.root))
         print('4 of 4 parallel builds held')
 
     def test_a_shared_image_path_is_refused_naming_the_holder(self):
@@ -159,7 +160,7 @@ class TestParallelBuilds(base.FunctionalTestCase):
         self.assertEqual(2, proc.returncode, proc.stderr)
         self.assertIn('image %s is in use by the build whose state is %s'
                       % (first.image(), os.path.realpath(
-                          first.build_dir + '/states/block-device')),
+                          first.state_folder)),
                       proc.stderr)
         # the first build is untouched
         self.assertEqual(0, base.run(['findmnt', first.mount_base],
@@ -167,7 +168,7 @@ class TestParallelBuilds(base.FunctionalTestCase):
         second.phase('cleanup')
         first.phase('umount')
         first.phase('cleanup')
-        self.assertEqual([], base.leftovers(first.root))
+        self.assertEqual([], held.leftovers(first.root))
         # once the first build is cleaned up, the name is free again
         second.phase('init')
         second.phase('create')

@@ -5,6 +5,7 @@ import time
 
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.compat import compat_text
 from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.harness import ReadBack
@@ -51,7 +52,7 @@ class TestGptImage(base.FunctionalTestCase):
         self.assertEqual('LABEL=mkfs_swap none swap sw 0 0', fstab[3])
         build.phase('umount')
         build.phase('umount')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
         build.phase('cleanup')
         build.phase('cleanup')
         self.assertFalse(os.path.exists(build.build_dir + '/states/'
@@ -115,7 +116,7 @@ class TestMbrImage(base.FunctionalTestCase):
         build.phase('writefstab')
         build.phase('umount')
         build.phase('cleanup')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
         table = base.sfdisk_json(build.image())
         self.assertEqual('dos', table['label'])
         self.assertEqual('0xc0ffee01', table['id'])
@@ -187,7 +188,7 @@ class TestFailures(base.FunctionalTestCase):
         self.assertEqual(1, proc.returncode, proc.stderr)
         self.assertIn('mkfs.xfs', proc.stderr.splitlines()[-1])
         self.assertNotIn('Traceback', proc.stderr)
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
         self.assertFalse(os.path.exists(build.image()))
         # the state is kept for inspection, and holds nothing
         self.assertTrue(os.path.exists(build.build_dir + '/states/'
@@ -217,7 +218,7 @@ class TestFailures(base.FunctionalTestCase):
         holder.wait()
         build.phase('umount')
         build.phase('cleanup')
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
     def test_create_twice_is_refused_until_cleanup(self):
         build = self.useFixture(Build("""
@@ -230,7 +231,7 @@ class TestFailures(base.FunctionalTestCase):
         self.assertIn('run dib-block-device cleanup first', proc.stderr)
         build.phase('delete')
         self.assertFalse(os.path.exists(build.image()))
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
 
 class TestCommandList(base.FunctionalTestCase):

@@ -12,7 +12,7 @@ class TestPlanVsReality(base.FunctionalTestCase):
 
     def check(self, config, size):
         build = self.useFixture(Build(config, image_size=size))
-        plan = build.create_as_planned(self)
+        plan = build.create_as_planned()
         build.phase('umount')
         build.phase('cleanup')
         planned = sorted(

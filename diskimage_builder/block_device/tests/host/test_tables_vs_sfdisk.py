@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 
@@ -23,6 +22,8 @@ from diskimage_builder.block_device.disklabel import tables
 from diskimage_builder.block_device.disklabel.tables import GptEntry
 from diskimage_builder.block_device.disklabel.tables import MbrEntry
 from diskimage_builder.block_device.tests.support import golden
+from diskimage_builder.block_device.tests.support.hosttools import \
+    find_tool
 
 GIB = 1024 ** 3
 # Beyond this, comparing whole data extents would mean reading a
@@ -30,12 +31,6 @@ GIB = 1024 ** 3
 _MAX_EXTENT_BYTES = 64 * 1024 ** 2
 _ATTR_NAMES = {0: 'RequiredPartition', 1: 'NoBlockIOProtocol',
                2: 'LegacyBIOSBootable'}
-
-
-def find_tool(name):
-    """A util-linux tool from PATH, or from sbin, absent for non-root."""
-    sbin = os.pathsep.join(('/usr/sbin', '/sbin'))
-    return shutil.which(name) or shutil.which(name, path=sbin)
 
 
 def sfdisk_attrs(bits):

@@ -12,6 +12,7 @@ import sys
 import fixtures
 
 from diskimage_builder.block_device.tests.support import harness as base
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support.harness import Build
 
 SIMPLE = """
@@ -26,23 +27,15 @@ SIMPLE = """
 """
 
 
-def journal_of(build):
-    path = os.path.join(build.build_dir, 'states', 'block-device',
-                        'state.json')
-    with open(path) as src:
-        return json.load(src)
-
-
 def add_entry(build, kind, released_by='umount', plugin='local_loop',
               **args):
     """Edit the build's state by hand: one more journal entry."""
-    data = journal_of(build)
+    data = build.state()
     data['journal'].append({'id': data['next_id'], 'node': 'forged',
                             'plugin': plugin, 'kind': kind,
                             'released_by': released_by, 'args': args})
     data['next_id'] += 1
-    with open(os.path.join(build.build_dir, 'states', 'block-device',
-                           'state.json'), 'w') as out:
+    with open(os.path.join(build.state_folder, 'state.json'), 'w') as out:
         json.dump(data, out)
 
 
@@ -104,7 +97,7 @@ class TestJournalTampering(base.FunctionalTestCase):
                 if 'left alone' in line]
         self.assertEqual(1, len(left), proc.stderr)
         self.foreign.intact(self)
-        self.assertEqual([], base.leftovers(self.build.root))
+        self.assertEqual([], held.leftovers(self.build.root))
         # The entry is gone with the rest: a second run finishes.
         self.build.phase(phase)
         return left[0]
@@ -120,7 +113,7 @@ class TestJournalTampering(base.FunctionalTestCase):
                   **self.foreign.file_id)
         self.build.phase('delete')
         self.foreign.intact(self)
-        self.assertEqual([], base.leftovers(self.build.root))
+        self.assertEqual([], held.leftovers(self.build.root))
 
     def test_mount_outside_mount_base(self):
         add_entry(self.build, 'mount', target=self.foreign.mount,
@@ -142,7 +135,7 @@ class TestJournalTampering(base.FunctionalTestCase):
                                      check=False).returncode)
         base.run(['umount', inner])
         self.build.phase('delete')
-        self.assertEqual([], base.leftovers(self.build.root))
+        self.assertEqual([], held.leftovers(self.build.root))
 
     def test_image_file_that_is_another_file(self):
         add_entry(self.build, 'image-file', 'delete', path=self.foreign.file,
@@ -196,10 +189,10 @@ class TestJournalTampering(base.FunctionalTestCase):
             json.dump(data, out)
         add_entry(self.build, 'lvm-vg', vg='nosuch', devices=[],
                   devnums=[])
-        data = journal_of(self.build)
+        data = self.build.state()
         data['journal'][-1]['plugin'] = 'lvm'
-        with open(os.path.join(self.build.build_dir, 'states',
-                               'block-device', 'state.json'), 'w') as out:
+        with open(os.path.join(self.build.state_folder, 'state.json'),
+                  'w') as out:
             json.dump(data, out)
         self.build.phase('delete', env={'PYTHONPATH': module_dir})
         self.assertFalse(os.path.exists(marker))
@@ -294,7 +287,7 @@ class TestFolders(base.FunctionalTestCase):
         self.assertIn('still holds', proc.stderr)
         proc = build.phase('cleanup', check=False)
         self.assertEqual(0, proc.returncode, proc.stderr)
-        self.assertEqual([], base.leftovers(build.root))
+        self.assertEqual([], held.leftovers(build.root))
 
 
 class TestNoWritesThroughSymlinks(base.FunctionalTestCase):
@@ -337,7 +330,7 @@ class TestNoWritesThroughSymlinks(base.FunctionalTestCase):
         build.phase('init')
         build.phase('create')
         build.phase('writefstab')
-        folder = os.path.join(build.build_dir, 'states', 'block-device')
+        folder = build.state_folder
         for name in os.listdir(folder):
             mode = os.stat(os.path.join(folder, name)).st_mode & 0o777
             self.assertEqual(0o600, mode, name)
@@ -356,7 +349,7 @@ class TestNoWritesThroughSymlinks(base.FunctionalTestCase):
         self.assertNotIn('Traceback', proc.stderr)
         self.assertIn('refusing to write through it', proc.stderr)
         self.assertEqual([], os.listdir(victim_dir))
-        self.assertEqual([], base.leftovers(out))
+        self.assertEqual([], held.leftovers(out))
 
 
 class TestFullDisk(base.FunctionalTestCase):
@@ -388,7 +381,7 @@ class TestFullDisk(base.FunctionalTestCase):
             self.assertEqual(1, proc.returncode, (command, proc.stderr))
             self.assertIn('No space left on device', proc.stderr)
             self.assertNotIn('Traceback', proc.stderr)
-            self.assertEqual([], base.leftovers(build.root), command)
+            self.assertEqual([], held.leftovers(build.root), command)
             os.unlink(filler)
             build.phase('cleanup')
             self.assertFalse(os.path.exists(os.path.join(
@@ -424,11 +417,11 @@ class TestCreateAgainstCleanup(base.FunctionalTestCase):
             statuses = (create.wait(), cleanup.wait())
             create.stderr.close()
             cleanup.stderr.close()
-            folder = os.path.join(build.build_dir, 'states', 'block-device')
+            folder = build.state_folder
             if os.path.exists(folder):
                 # Whatever the order, a state folder left has its config.
                 self.assertTrue(os.path.exists(os.path.join(
                     folder, 'config.json')), statuses)
             self.assertIn(statuses, [(0, 0), (0, 3), (3, 0)])
             build.phase('cleanup')
-            self.assertEqual([], base.leftovers(build.root))
+            self.assertEqual([], held.leftovers(build.root))

@@ -108,6 +108,15 @@ class FakeHost(host_lib.Host):
         self.blocks[os.path.realpath(path)] = os.makedev(major, minor)
         return path
 
+    def dev_link(self, relative, target):
+        """The link udev (or mdadm) makes: /dev/*relative* pointing at the
+        node of kernel name *target* (``disk/by-id/virtio-x``, ``vdb``)."""
+        link = os.path.join(self.dev_root, relative)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(os.path.relpath(os.path.join(self.dev_root, target),
+                                   os.path.dirname(link)), link)
+        return link
+
     def stack(self, upper, lower):
         """*upper* (dm-0, md127) is built on *lower*."""
         os.symlink(os.path.realpath(self.block(lower)),

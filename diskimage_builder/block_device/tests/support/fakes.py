@@ -7,6 +7,7 @@ import testtools
 from diskimage_builder.block_device import cli
 from diskimage_builder.block_device.runner import CommandError
 from diskimage_builder.block_device.runner import Result
+from diskimage_builder.block_device.tests.support.harness import Build
 
 
 class FakeRunner:
@@ -83,32 +84,6 @@ def unmount_commands(target):
             ['umount', target]]
 
 
-class TempBuild(fixtures.Fixture):
-    """A build folder, params file and config file in a temp dir."""
-
-    def __init__(self, config_text, **params):
-        self.config_text = config_text
-        self.extra = params
-
-    def _setUp(self):
-        self.root = self.useFixture(fixtures.TempDir()).path
-        self.build_dir = os.path.join(self.root, 'build')
-        self.image_dir = os.path.join(self.root, 'image')
-        self.config_path = os.path.join(self.root, 'config.yaml')
-        with open(self.config_path, 'w') as out:
-            out.write(self.config_text)
-        params = {'config': self.config_path, 'build-dir': self.build_dir,
-                  'image-dir': self.image_dir,
-                  'mount-base': os.path.join(self.root, 'mnt'),
-                  'root-fs-type': 'ext4', 'root-label': 'cloudimg-rootfs'}
-        params.update(self.extra)
-        self.params = {k: v for k, v in params.items() if v is not None}
-        self.params_path = os.path.join(self.root, 'params.yaml')
-        import yaml
-        with open(self.params_path, 'w') as out:
-            yaml.safe_dump(self.params, out)
-
-
 class TestCase(testtools.TestCase):
     pass
 
@@ -121,9 +96,10 @@ class ValidationCases(TestCase):
 
     def run_init(self, config_text, prepare=None, argv=('init',),
                  **params):
-        """Run *argv* (init) on a TempBuild; *prepare(build)* may change
-        its files first (bytes, FIFOs...)."""
-        build = self.useFixture(TempBuild(config_text, **params))
+        """Run *argv* (init) on a Build without devices; *prepare(build)*
+        may change its files first (bytes, FIFOs...)."""
+        build = self.useFixture(Build(config_text, devices=False,
+                                      **params))
         if prepare is not None:
             prepare(build)
         stderr = self.useFixture(fixtures.StringStream('stderr'))
@@ -139,8 +115,8 @@ class ValidationCases(TestCase):
         errors = [line for line in err.splitlines() if 'error:' in line]
         self.assertEqual(1, len(errors), (what, err))
         self.assertNotIn('Traceback', err)
-        self.assertFalse(os.path.exists(build.build_dir), what)
-        self.assertFalse(os.path.exists(build.image_dir), what)
+        for key in ('build-dir', 'image-dir'):
+            self.assertFalse(os.path.exists(build.folders[key]), what)
         return errors[0]
 
     def check_each_error(self):

@@ -26,10 +26,14 @@ Exit status:
   collected).  Other values from inside (e.g. 137 for an OOM kill) are
   passed through too.
 * 64: bad runner arguments.
+* 69: a tool or file the VM tier needs is missing (vng, qemu, a static
+  busybox, a generic kernel, pytest); one line ``VM tier cannot run:
+  <what> (<how to get it>)`` was printed.  A failure, not a skip.
 * 70: the VM never reported a status (vng error, kernel panic, qemu
   crash) or the guest did not come up within ``--boot-timeout``.
-* 77: the VM tier cannot run on this machine; one line
-  ``VM tier skipped: <reason>`` was printed.  Callers must count the VM
+* 77: the VM tier cannot run on this machine (not Linux on x86_64, not
+  root, --kvm without /dev/kvm); one line ``VM tier skipped: <reason>``
+  was printed.  Callers must count the VM
   tests as skipped, never as passed.
 * 124: ``--timeout`` expired; qemu was killed.
 * 130: interrupted (SIGINT / SIGTERM / SIGHUP); qemu was killed.
@@ -75,6 +79,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 EXIT_USAGE = 64
+EXIT_MISSING = 69
 EXIT_VM_FAILED = 70
 EXIT_SKIPPED = 77
 EXIT_TIMEOUT = 124
@@ -141,7 +146,12 @@ _SUMMARY_RE = re.compile(
 
 
 class Skip(Exception):
-    """The VM tier cannot run here; the message says why."""
+    """The VM tier cannot run on this machine; the message says why."""
+
+
+class Missing(Exception):
+    """A tool or file the VM tier needs is not installed; the message
+    says which, and how to get it."""
 
 
 class UsageError(Exception):
@@ -241,8 +251,8 @@ def find_kernel(boot_dir="/boot", modules_dir="/lib/modules"):
             continue
         candidates.append((_version_key(version), version, image))
     if not candidates:
-        raise Skip("no generic %s/vmlinuz-*-amd64 kernel "
-                   "(apt-get install linux-image-amd64)" % boot_dir)
+        raise Missing("no generic %s/vmlinuz-*-amd64 kernel "
+                      "(apt-get install linux-image-amd64)" % boot_dir)
     for _key, version, image in sorted(candidates, reverse=True):
         config_path = Path(boot_dir) / ("config-" + version)
         if not config_path.is_file():
@@ -264,7 +274,8 @@ def find_kernel(boot_dir="/boot", modules_dir="/lib/modules"):
             reasons.append("%s: %s not readable" % (version, image))
             continue
         return str(image), version
-    raise Skip("no usable kernel: " + "; ".join(reasons))
+    raise Missing("no usable kernel (apt-get install linux-image-amd64): "
+                  + "; ".join(reasons))
 
 
 def is_static_elf(path):
@@ -329,16 +340,16 @@ def preflight(args):
         raise Skip("must run as root")
     vng = shutil.which("vng")
     if vng is None:
-        raise Skip("vng not found (pip install virtme-ng)")
+        raise Missing("vng not found (pip install virtme-ng)")
     if shutil.which("qemu-system-x86_64") is None:
-        raise Skip("qemu-system-x86_64 not found "
-                   "(apt-get install qemu-system-x86)")
+        raise Missing("qemu-system-x86_64 not found "
+                      "(apt-get install qemu-system-x86)")
     if find_static_busybox() is None:
-        raise Skip("no statically linked busybox for virtme's initramfs "
-                   "(apt-get install busybox-static)")
+        raise Missing("no statically linked busybox for virtme's "
+                      "initramfs (apt-get install busybox-static)")
     if args.kernel:
         if not os.access(args.kernel, os.R_OK):
-            raise Skip("kernel %s not readable" % args.kernel)
+            raise Missing("kernel %s not readable" % args.kernel)
         kernel = args.kernel
     else:
         kernel, _version = find_kernel()
@@ -348,7 +359,8 @@ def preflight(args):
         subprocess.run([sys.executable, "-c", "import pytest"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except (OSError, subprocess.CalledProcessError):
-        raise Skip("pytest is not importable by %s" % sys.executable)
+        raise Missing("pytest is not importable by %s (pip install -r "
+                      "test-requirements.txt)" % sys.executable)
     return vng, kernel
 
 
@@ -611,6 +623,9 @@ def run(args, pytest_args):
     except Skip as exc:
         print("VM tier skipped: %s" % exc, flush=True)
         return EXIT_SKIPPED
+    except Missing as exc:
+        print("VM tier cannot run: %s" % exc, flush=True)
+        return EXIT_MISSING
 
     python = os.path.realpath(sys.executable)
     repo = str(REPO_ROOT)

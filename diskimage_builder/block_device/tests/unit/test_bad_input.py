@@ -13,7 +13,7 @@ from diskimage_builder.block_device import cli
 from diskimage_builder.block_device import config
 from diskimage_builder.block_device import runner
 from diskimage_builder.block_device.errors import ConfigError
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 from diskimage_builder.block_device.tests.support.fakes import ValidationCases
 
@@ -710,7 +710,7 @@ class TestCorpus(ValidationCases):
         self.check_params(PARAMS_LABELS)
 
     def test_a_config_that_points_at_itself(self):
-        build = self.useFixture(TempBuild(''))
+        build = self.useFixture(Build('', devices=False))
         with open(build.config_path, 'w') as out:
             out.write('config: %s\n' % build.config_path)
         status, err, _ = self.run_init(open(build.config_path).read())
@@ -718,7 +718,7 @@ class TestCorpus(ValidationCases):
         self.assertIn('config: expected a non-empty list', err)
 
     def test_params_file_that_is_not_a_mapping(self):
-        build = self.useFixture(TempBuild(LOOP))
+        build = self.useFixture(Build(LOOP, devices=False))
         with open(build.params_path, 'w') as out:
             out.write('- just\n- a list\n')
         stderr = self.useFixture(fixtures.StringStream('stderr'))
@@ -911,7 +911,7 @@ class TestGenerated(TestCase):
     @hypothesis.given(configs)
     def test_rejection_has_no_side_effect(self, items):
         text = yaml.safe_dump(items)
-        build = TempBuild(text)
+        build = Build(text, devices=False)
         build.setUp()
         try:
             stderr = fixtures.StringStream('stderr')

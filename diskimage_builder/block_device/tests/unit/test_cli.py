@@ -7,7 +7,7 @@ import yaml
 
 from diskimage_builder.block_device import cli
 from diskimage_builder.block_device import params_file
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 
 CONFIG = """
@@ -70,7 +70,8 @@ class TestGetvalFastPath(TestCase):
         return cli.main(argv), out.getvalue(), err.getvalue()
 
     def test_same_answers_as_the_full_command_line(self):
-        build = self.useFixture(TempBuild(CONFIG, **{'image-size': '1GiB'}))
+        build = self.useFixture(Build(CONFIG, devices=False,
+                                      **{'image-size': '1GiB'}))
         self.assertEqual(0, self.run_main(['--params', build.params_path,
                                            'init'])[0])
         for key in ('root-label', 'boot-label', 'mount-points',
@@ -105,7 +106,7 @@ class TestUmask(TestCase):
     def main_under(self, umask):
         old = os.umask(umask)
         self.addCleanup(os.umask, old)
-        build = self.useFixture(TempBuild(CONFIG))
+        build = self.useFixture(Build(CONFIG, devices=False))
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', io.StringIO()))
         self.assertEqual(0, cli.main(['--params', build.params_path,
                                       'init']))

@@ -22,7 +22,7 @@ from diskimage_builder.block_device.tests.support.fakes import FakeRunner
 from diskimage_builder.block_device.tests.support.fakes import \
     RecordingRunner
 from diskimage_builder.block_device.tests.support.fakes import blkid
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 from diskimage_builder.block_device.tests.support.fakes import ValidationCases
 
@@ -88,7 +88,7 @@ class TestCreate(TestCase):
 
     def setUp(self):
         super().setUp()
-        self.build = self.useFixture(TempBuild(CONFIG))
+        self.build = self.useFixture(Build(CONFIG, devices=False))
         self.useFixture(fixtures.EnvironmentVariable('DIB_TEST_LUKS_KEY',
                                                      KEY))
         self.host = self.useFixture(FakeHostFixture()).host
@@ -102,7 +102,7 @@ class TestCreate(TestCase):
         self.params = config.load_params(self.build.params_path)
         blockdevice.init(self.params)
         self.image = os.path.join(self.build.image_dir, 'image0.raw')
-        self.target = os.path.join(self.build.root, 'mnt')
+        self.target = self.build.mount_base
 
     def expected(self):
         mapped, loop = self.mapped, self.loop

@@ -22,7 +22,7 @@ from diskimage_builder.block_device.tests.support.fakehost import \
 from diskimage_builder.block_device.tests.support.fakehost import GIB
 from diskimage_builder.block_device.tests.support.fakehost import MIB
 from diskimage_builder.block_device.tests.support.fakes import FakeRunner
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 
 WIPEFS = ['wipefs', '--no-act', '--json', '--output',
@@ -76,9 +76,7 @@ class TestResolve(HostCase):
         self.assertEqual('vdc', self.resolve('by-id', 'virtio-disk2').name)
 
     def test_by_id_link_wins(self):
-        links = os.path.join(self.host.dev_root, 'disk', 'by-id')
-        os.makedirs(links)
-        os.symlink('../../vdc', os.path.join(links, 'virtio-disk1'))
+        self.host.dev_link('disk/by-id/virtio-disk1', 'vdc')
         self.assertEqual('vdc', self.resolve('by-id', 'virtio-disk1').name)
 
     def test_by_id_names_of_other_buses(self):
@@ -123,9 +121,7 @@ class TestResolve(HostCase):
         err = self.assertRaises(disks.DiskError, self.resolve, 'by-path',
                                 'pci-0000:00:05.0')
         self.assertIn('by-path names are links udev makes', str(err))
-        links = os.path.join(self.host.dev_root, 'disk', 'by-path')
-        os.makedirs(links)
-        os.symlink('../../vdb', os.path.join(links, 'pci-0000:00:05.0'))
+        self.host.dev_link('disk/by-path/pci-0000:00:05.0', 'vdb')
         self.assertEqual('vdb', self.resolve('by-path',
                                              'pci-0000:00:05.0').name)
 
@@ -186,7 +182,7 @@ class BuildCase(HostCase):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.tools.check',
             lambda names: None))
-        self.build = self.useFixture(TempBuild(self.config()))
+        self.build = self.useFixture(Build(self.config(), devices=False))
         self.params = config.load_params(self.build.params_path)
 
     def config(self, extra=None):
@@ -279,19 +275,13 @@ class TestRefusals(BuildCase):
 
     def test_holders(self):
         self.host.add_partition('vdb', 1, '252:17')
-        os.makedirs(os.path.join(self.host.sys_root, 'class', 'block', 'vdb1',
-                                 'holders', 'dm-0'))
-        dm = self.host.add_disk('dm-0', '253:0')
-        self.host.write(os.path.join(dm, 'dm', 'name'), 'vg-root\n')
-        os.makedirs(os.path.join(self.host.sys_root, 'class', 'block', 'vdb',
-                                 'holders', 'md127'))
+        self.host.add_dm('dm-0', '253:0', 'vg-root', 'LVM-x', over=['vdb1'])
+        self.host.add_md('md127', '9:127', over=['vdb'])
         self.refused(None, 'vdb is held by md127 (md array)',
                      'vdb1 is held by dm-0 (device-mapper vg-root)')
 
     def test_loop_over_the_disk(self):
-        loop = self.host.add_disk('loop0', '7:0')
-        self.host.write(os.path.join(loop, 'loop', 'backing_file'),
-                        self.vdb + '\n')
+        self.host.add_loop('loop0', '7:0', self.vdb)
         self.refused(None, 'vdb backs the loop device loop0')
 
     def test_open_in_another_process(self):
@@ -467,9 +457,9 @@ class TestCreate(BuildCase):
 
     def test_a_second_build_cannot_claim_the_disk(self):
         self.create(FakeRunner(self.expected('superblocks')))
-        other = self.useFixture(TempBuild(
+        other = self.useFixture(Build(
             '- existing: {name: image0, device: %s, wipe: superblocks}\n'
-            % self.vdb))
+            % self.vdb, devices=False))
         params = config.load_params(other.params_path)
         blockdevice.init(params)
         err = self.assertRaises(UsageError, blockdevice.create, params,
@@ -547,7 +537,8 @@ class TestConfigErrors(HostCase):
 
     def test_each_error(self):
         for options, expected in self.CASES:
-            build = self.useFixture(TempBuild('- existing: %s\n' % options))
+            build = self.useFixture(Build('- existing: %s\n' % options,
+                                          devices=False))
             stderr = io.StringIO()
             self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr))
             status = cli.main(['--params', build.params_path, 'init'])

@@ -19,7 +19,7 @@ from diskimage_builder.block_device.tests.support.fakehost import \
     FakeHostFixture
 from diskimage_builder.block_device.tests.support.fakehost import FakeKernel
 from diskimage_builder.block_device.tests.support.fakes import FakeRunner
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 
 CFG = lvmspec.LVM_CONFIG
@@ -417,7 +417,7 @@ class TestTeardown(TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.tools.check',
             lambda names: None))
-        build = self.useFixture(TempBuild(textwrap.dedent("""
+        build = self.useFixture(Build(textwrap.dedent("""
             - local_loop: {name: image0, size: 64MiB}
             - lvm:
                 pvs: [{name: pv, base: image0}]
@@ -427,7 +427,7 @@ class TestTeardown(TestCase):
                     base: vg
                     size: 16MiB
                     mkfs: {type: ext4, opts: --bad}
-            """)))
+            """), devices=False))
         image = build.image_dir + '/image0.raw'
         params = config.load_params(build.params_path)
         blockdevice.init(params)
@@ -467,8 +467,8 @@ class TestPreflight(TestCase):
         self.useFixture(fixtures.MonkeyPatch(
             'diskimage_builder.block_device.tools.check',
             lambda names: None))
-        build = self.useFixture(TempBuild(textwrap.dedent(
-            self.CONFIG % (vg, vg))))
+        build = self.useFixture(Build(textwrap.dedent(
+            self.CONFIG % (vg, vg)), devices=False))
         stderr = self.useFixture(fixtures.StringStream('stderr'))
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', stderr.stream))
         self.assertEqual(0, cli.main(['--params', build.params_path,
@@ -631,7 +631,7 @@ class TestValidationErrors(TestCase):
 
     def test_each_error(self):
         for text, expected in self.cases():
-            build = self.useFixture(TempBuild(text))
+            build = self.useFixture(Build(text, devices=False))
             stderr = self.useFixture(fixtures.StringStream('stderr'))
             self.useFixture(fixtures.MonkeyPatch('sys.stderr',
                                                  stderr.stream))

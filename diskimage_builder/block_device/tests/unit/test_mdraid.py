@@ -22,7 +22,7 @@ from diskimage_builder.block_device.tests.support.fakes import LUKS_UUID
 from diskimage_builder.block_device.tests.support.fakes import FakeRunner
 from diskimage_builder.block_device.tests.support.fakes import \
     RecordingRunner
-from diskimage_builder.block_device.tests.support.fakes import TempBuild
+from diskimage_builder.block_device.tests.support.harness import Build
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 from diskimage_builder.block_device.tests.support.fakes import \
     ValidationCases
@@ -157,7 +157,7 @@ class CreateCase(TestCase):
 
     def setUp(self):
         super().setUp()
-        self.build = self.useFixture(TempBuild(self.CONFIG))
+        self.build = self.useFixture(Build(self.CONFIG, devices=False))
         self.useFixture(fixtures.EnvironmentVariable('DIB_TEST_LUKS_KEY',
                                                      KEY))
         self.host = self.useFixture(FakeHostFixture()).host
@@ -172,7 +172,7 @@ class CreateCase(TestCase):
                        for n in (0, 1)]
         self.loops = [self.dev('loop1'), self.dev('loop2')]
         self.md = self.dev('md/root_md')
-        self.target = os.path.join(self.build.root, 'mnt')
+        self.target = self.build.mount_base
 
     def dev(self, name):
         return os.path.join(self.host.dev_root, name)
@@ -443,18 +443,17 @@ class TestStaleLink(TestCase):
         runner.assert_done()
 
     def test_link_to_the_stopped_array_is_removed(self):
-        os.symlink('../md127', os.path.join(self.md_dir, 'root_md'))
+        self.host.dev_link('md/root_md', 'md127')
         self.stop()
         self.assertEqual([], os.listdir(self.md_dir))
 
     def test_link_to_another_array_stays(self):
-        os.symlink('../md126', os.path.join(self.md_dir, 'root_md'))
+        self.host.dev_link('md/root_md', 'md126')
         self.stop()
         self.assertEqual(['root_md'], os.listdir(self.md_dir))
 
     def test_link_gone_before_it_is_read(self):
-        link = os.path.join(self.md_dir, 'root_md')
-        os.symlink('../md127', link)
+        link = self.host.dev_link('md/root_md', 'md127')
         real_readlink = os.readlink
 
         def udev_was_faster(path, *args, **kwargs):

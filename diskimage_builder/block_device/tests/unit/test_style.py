@@ -11,17 +11,22 @@ from diskimage_builder.block_device.tests.support.compat import REPO
 
 class TestStyle(testtools.TestCase):
 
-    @testtools.skipIf(importlib.util.find_spec('flake8') is None,
-                      'flake8 is not installed (test-requirements.txt)')
+    def need(self, module):
+        """A module of test-requirements.txt: missing, the test fails."""
+        if importlib.util.find_spec(module) is None:
+            self.fail('%s is not installed: pip install -r '
+                      'test-requirements.txt (tools/run-tests does)'
+                      % module)
+
     def test_flake8_is_clean(self):
+        self.need('flake8')
         proc = subprocess.run(
             [sys.executable, '-m', 'flake8', 'diskimage_builder', 'bench'],
             cwd=REPO, capture_output=True, text=True)
         self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
 
-    @testtools.skipIf(importlib.util.find_spec('docutils') is None,
-                      'docutils is not installed')
     def test_readme_renders_without_warnings(self):
+        self.need('docutils')
         import docutils.core
         import io
         errors = io.StringIO()

@@ -1,21 +1,21 @@
 """Resetting what mounting an ext filesystem changed (SOURCE_DATE_EPOCH)."""
 import os
-import shutil
 import struct
 import subprocess
 
 import fixtures
-import testtools
 
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import tools
 from diskimage_builder.block_device.repro import times
+from diskimage_builder.block_device.tests.support import hosttools
 from diskimage_builder.block_device.tests.support.fakehost import \
     FakeHostFixture
 from diskimage_builder.block_device.tests.support.fakehost import FakeKernel
 from diskimage_builder.block_device.tests.support.fakes import FakeRunner
 from diskimage_builder.block_device.tests.support.fakes import TestCase
 from diskimage_builder.block_device.tests.support.fakes import unmount_commands
+from diskimage_builder.block_device.tests.support.hosttools import find_tool
 
 EPOCH = 1700000000
 
@@ -191,11 +191,19 @@ class TestFatTimes(TestCase):
             self.assertIsNone(times.reset_entry(bytes(raw), EPOCH), name)
 
 
-@testtools.skipIf(not (shutil.which('mkfs.vfat') and shutil.which('mcopy')),
-                  'needs mkfs.vfat (dosfstools) and mcopy (mtools)')
 class TestFatVolumes(TestCase):
     """Real FAT12, FAT16 and FAT32 volumes made in files, filled by
     mtools (no kernel driver needed)."""
+
+    TOOLS = {'mkfs.vfat': 'dosfstools', 'fsck.vfat': 'dosfstools',
+             'mcopy': 'mtools', 'mtype': 'mtools'}
+
+    def setUp(self):
+        super().setUp()
+        missing = hosttools.missing(self.TOOLS)
+        if missing:
+            self.fail(missing)
+        self.tool = {name: find_tool(name) for name in self.TOOLS}
 
     def volume(self, bits, size):
         root = self.useFixture(fixtures.TempDir()).path
@@ -209,8 +217,8 @@ class TestFatVolumes(TestCase):
         with open(image, 'wb') as out:
             out.truncate(size)
         env = dict(os.environ, MTOOLS_SKIP_CHECK='1')
-        for argv in (['mkfs.vfat', '-F', str(bits), image],
-                     ['mcopy', '-s', '-i', image] + [
+        for argv in ([self.tool['mkfs.vfat'], '-F', str(bits), image],
+                     [self.tool['mcopy'], '-s', '-i', image] + [
                          os.path.join(tree, name) for name in
                          ('EFI', 'top.cfg')] + ['::']):
             subprocess.run(argv, check=True, capture_output=True, env=env)
@@ -226,12 +234,12 @@ class TestFatVolumes(TestCase):
             self.assertEqual(9, times.reset_fat_times(fd, EPOCH))
         finally:
             os.close(fd)
-        fsck = subprocess.run(['fsck.vfat', '-n', image], capture_output=True,
-                              text=True)
+        fsck = subprocess.run([self.tool['fsck.vfat'], '-n', image],
+                              capture_output=True, text=True)
         self.assertEqual(0, fsck.returncode, fsck.stdout + fsck.stderr)
-        out = subprocess.run(['mtype', '-i', image, '::EFI/BOOT/BOOTX64.EFI'],
-                             check=True, capture_output=True, text=True,
-                             env=env).stdout
+        out = subprocess.run([self.tool['mtype'], '-i', image,
+                              '::EFI/BOOT/BOOTX64.EFI'], check=True,
+                             capture_output=True, text=True, env=env).stdout
         self.assertEqual('EFI/BOOT/BOOTX64.EFI' * 50, out)
 
     def test_fat12(self):

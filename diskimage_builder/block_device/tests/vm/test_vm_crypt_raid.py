@@ -8,50 +8,32 @@ held, re-opens the image with the stock tools (cryptsetup open, mdadm
 crypttab / mdadm.conf say, reads the files back read-only, and tears
 down in cleanup callbacks that run even when an assertion fails.
 """
-import contextlib
 import json
 import os
 import stat
 
-import pytest
-
-from diskimage_builder.block_device.tests.support import vmhelpers as helpers
-from diskimage_builder.block_device.tests.support import vmrunner as runner
-from diskimage_builder.block_device.tests.support.vmhelpers import Build
-from diskimage_builder.block_device.tests.support.vmhelpers import out
-from diskimage_builder.block_device.tests.support.vmhelpers import sh
-
-
-if not runner.in_vm():
-    pytest.skip('needs the VM tier (run through tests/vm/runner.py)',
-                allow_module_level=True)
-
-TAG = 'dib%d' % (os.getpid() % 100000)
-KEY = 'vm passphrase %s' % TAG
-KEY_ENV = {'DIB_VM_LUKS_KEY': KEY}
-PBKDF = '{type: pbkdf2, iterations: 1000}'
+from diskimage_builder.block_device.tests.support import held
+from diskimage_builder.block_device.tests.support.harness import Build
+from diskimage_builder.block_device.tests.support.harness import out
+from diskimage_builder.block_device.tests.support.harness import sh
+from diskimage_builder.block_device.tests.support.vmstacks import KEY
+from diskimage_builder.block_device.tests.support.vmstacks import KEY_ENV
+from diskimage_builder.block_device.tests.support.vmstacks import PBKDF
+from diskimage_builder.block_device.tests.support.vmstacks import TAG
+from diskimage_builder.block_device.tests.support.vmstacks import \
+    deep_build
 
 
-@pytest.fixture
-def cleanup():
-    """Register teardown callbacks; all run in reverse, even if one fails."""
-    with contextlib.ExitStack() as stack:
-        yield stack.callback
-
-
-def release_build(build):
-    """Whatever a failed test left: the tool's own cleanup first."""
-    print(build.report())
-    if os.path.isdir(build.state_folder):
-        build.phase('cleanup', check=False)
+def new_build(tmp_path, text):
+    return Build(text, root=tmp_path / 'b').prepare()
 
 
 def assert_nothing_held(build, images, names=()):
-    assert helpers.loops_of(*images) == []
-    held = [n for n in helpers.dm_names() if any(x in n for x in names)]
-    assert held == []
-    assert helpers.md_arrays() == {}
-    assert helpers.mounts_below(build.mount_base) == []
+    assert held.loops_of(*images) == []
+    taken = [n for n in held.dm_names() if any(x in n for x in names)]
+    assert taken == []
+    assert held.md_arrays() == {}
+    assert held.mounts_below(build.mount_base) == []
 
 
 def write_files(build, files):
@@ -115,9 +97,9 @@ LUKS_ON_PARTITION = """
 
 def test_root_on_luks_on_a_partition(tmp_path, cleanup):
     mapper = TAG + 'root'
-    build = Build(tmp_path / 'b', LUKS_ON_PARTITION % {'mapper': mapper,
-                                                       'pbkdf': PBKDF})
-    cleanup(release_build, build)
+    build = new_build(tmp_path, LUKS_ON_PARTITION % {'mapper': mapper,
+                                                     'pbkdf': PBKDF})
+    cleanup(build.release)
     files = {'etc/hostname': 'luks-image\n', 'srv/data.txt': 'x' * 10000}
     build.phases('init', 'create', env=KEY_ENV)
     luks = build.results(mapper)
@@ -132,9 +114,9 @@ def test_root_on_luks_on_a_partition(tmp_path, cleanup):
                                                            luks['uuid'])
     fstab = build.built('etc', 'fstab').split()
 
-    disk = helpers.attach(image)
+    disk = held.attach(image)
     cleanup(sh, 'losetup', '--detach', disk, check=False)
-    part = helpers.partition_node(disk, 1)
+    part = held.partition_node(disk, 1)
     probed = out('blkid', '-p', '-o', 'export', part)
     assert 'TYPE=crypto_LUKS' in probed
     assert 'UUID=%s' % luks['uuid'] in probed
@@ -164,8 +146,8 @@ RAID1_IMAGES = """
 
 def test_raid1_over_two_images(tmp_path, cleanup):
     md = TAG + 'r1'
-    build = Build(tmp_path / 'b', RAID1_IMAGES % {'md': md})
-    cleanup(release_build, build)
+    build = new_build(tmp_path, RAID1_IMAGES % {'md': md})
+    cleanup(build.release)
     files = {'etc/hostname': 'raid-image\n', 'data.bin': 'y' * 300000}
     build.phases('init', 'create')
     results = build.results(md)
@@ -183,7 +165,7 @@ def test_raid1_over_two_images(tmp_path, cleanup):
     line = build.built('etc', 'mdadm', 'mdadm.conf')
     assert line == 'ARRAY /dev/md/%s metadata=1.2 UUID=%s name=any:%s\n' % (
         md, results['uuid'], md)
-    disks = [helpers.attach(image, partscan=False) for image in images]
+    disks = [held.attach(image, partscan=False) for image in images]
     for disk in disks:
         cleanup(sh, 'losetup', '--detach', disk, check=False)
     link = md_assemble(md, disks, line, tmp_path, cleanup)
@@ -196,54 +178,11 @@ def test_raid1_over_two_images(tmp_path, cleanup):
 
 
 # -- (3) RAID1 over partitions + LUKS (+ LVM) ------------------------------
-
-DEEP_STACK = """
-- local_loop: {name: image0, size: 448MiB}
-- local_loop: {name: image1, size: 448MiB}
-- partitioning:
-    base: image0
-    label: gpt
-    partitions: [{name: r0, size: 100%%, type: 'FD00'}]
-- partitioning:
-    base: image1
-    label: gpt
-    partitions: [{name: r1, size: 100%%, type: 'FD00'}]
-- mdraid:
-    name: %(md)s
-    base: [r0, r1]
-    level: 1
-- crypt:
-    name: %(mapper)s
-    base: %(md)s
-    passphrase-env: DIB_VM_LUKS_KEY
-    pbkdf: %(pbkdf)s
-"""
-
-DEEP_LVM = """
-- lvm:
-    pvs: [{name: pv0, base: %(mapper)s}]
-    vgs: [{name: %(vg)s, base: [pv0]}]
-    lvs: [{name: lv_root, base: %(vg)s, extents: 100%%FREE}]
-- mkfs:
-    name: mkfs_root
-    base: lv_root
-    type: xfs
-    label: root
-    opts: %(opts)s
-    mount: {mount_point: /, fstab: {}}
-"""
-
-
-def deep_build(root, opts):
-    names = {'md': TAG + 'd', 'mapper': TAG + 'dc', 'vg': TAG + 'vg',
-             'pbkdf': PBKDF, 'opts': json.dumps(opts)}
-    text = DEEP_STACK + DEEP_LVM
-    return Build(root, text % names), names
-
+# (support/vmstacks: the fault injection tests kill the same stack)
 
 def test_deep_stack_raid1_luks_lvm(tmp_path, cleanup):
     build, names = deep_build(tmp_path / 'b', '')
-    cleanup(release_build, build)
+    cleanup(build.release)
     files = {'etc/motd': 'deep stack\n'}
     build.create_as_planned(env=KEY_ENV)
     md = build.results(names['md'])
@@ -257,10 +196,10 @@ def test_deep_stack_raid1_luks_lvm(tmp_path, cleanup):
     assert build.built('etc', 'crypttab').startswith(
         '%s UUID=%s ' % (names['mapper'], luks['uuid']))
 
-    disks = [helpers.attach(image) for image in images]
+    disks = [held.attach(image) for image in images]
     for disk in disks:
         cleanup(sh, 'losetup', '--detach', disk, check=False)
-    parts = [helpers.partition_node(disk, 1) for disk in disks]
+    parts = [held.partition_node(disk, 1) for disk in disks]
     link = md_assemble(names['md'], parts, line, tmp_path, cleanup)
     mapped = luks_open(link, TAG + 'dfresh', cleanup)
     target = str(tmp_path / 'ro')
@@ -276,7 +215,7 @@ def test_deep_stack_raid1_luks_lvm(tmp_path, cleanup):
 def test_deep_stack_failure_leaves_nothing(tmp_path, cleanup):
     bogus = ['-d', 'bogus=1']
     build, names = deep_build(tmp_path / 'b', bogus)
-    cleanup(release_build, build)
+    cleanup(build.release)
     build.phase('init')
     failed = build.phase('create', env=KEY_ENV, check=False)
     assert failed.returncode == 1, failed.stderr
@@ -314,9 +253,9 @@ exec %(real)s "$@"
 
 def test_key_never_in_argv_logs_or_state(tmp_path, cleanup):
     mapper = TAG + 'k'
-    build = Build(tmp_path / 'b', LUKS_ON_IMAGE % {'mapper': mapper,
-                                                   'pbkdf': PBKDF})
-    cleanup(release_build, build)
+    build = new_build(tmp_path, LUKS_ON_IMAGE % {'mapper': mapper,
+                                                 'pbkdf': PBKDF})
+    cleanup(build.release)
     wrappers = tmp_path / 'bin'
     wrappers.mkdir()
     ps_log = tmp_path / 'ps.log'
@@ -351,7 +290,7 @@ def test_key_never_in_argv_logs_or_state(tmp_path, cleanup):
             with open(os.path.join(folder, name), errors='replace') as src:
                 assert KEY not in src.read(), os.path.join(folder, name)
     # the key did work: the fresh image opens with it
-    disk = helpers.attach(build.image('image0'), partscan=False)
+    disk = held.attach(build.image('image0'), partscan=False)
     cleanup(sh, 'losetup', '--detach', disk, check=False)
     luks_open(disk, mapper + 'f', cleanup)
 
@@ -375,13 +314,13 @@ LUKS_ON_RAID1 = """
 
 def test_lost_state_is_released_from_the_system(tmp_path, cleanup):
     md, mapper = TAG + 'l', TAG + 'lc'
-    build = Build(tmp_path / 'b', LUKS_ON_RAID1 % {
+    build = new_build(tmp_path, LUKS_ON_RAID1 % {
         'md': md, 'mapper': mapper, 'pbkdf': PBKDF})
-    cleanup(release_build, build)
+    cleanup(build.release)
     build.phases('init', 'create', env=KEY_ENV)
     images = [build.image('image0'), build.image('image1')]
-    assert helpers.md_arrays() != {}
-    assert mapper in helpers.dm_names()
+    assert held.md_arrays() != {}
+    assert mapper in held.dm_names()
     os.unlink(os.path.join(build.state_folder, 'state.json'))
     build.phase('cleanup', '--from-system')
     assert_nothing_held(build, images, [mapper])

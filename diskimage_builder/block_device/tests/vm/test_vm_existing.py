@@ -7,39 +7,25 @@ wipes them again in its cleanup, after releasing whatever it set up.
 A refusal is checked by exit status 2, the message, no state written, and
 the same sha256 of the disk's first and last MiB before and after.
 """
-import contextlib
 import hashlib
 import os
 import stat
 import subprocess
-import sys
 import time
 
 import pytest
 
-from diskimage_builder.block_device.tests.support import vmhelpers as helpers
+from diskimage_builder.block_device.tests.support import held
 from diskimage_builder.block_device.tests.support import vmrunner as runner
-from diskimage_builder.block_device.tests.support.vmhelpers import Build
-from diskimage_builder.block_device.tests.support.vmhelpers import out
-from diskimage_builder.block_device.tests.support.vmhelpers import sh
-
-
-if not runner.in_vm():
-    pytest.skip('needs the VM tier (run through tests/vm/runner.py)',
-                allow_module_level=True)
+from diskimage_builder.block_device.tests.support.compat import compat_text
+from diskimage_builder.block_device.tests.support.harness import Build
+from diskimage_builder.block_device.tests.support.harness import out
+from diskimage_builder.block_device.tests.support.harness import sh
 
 MIB = 1 << 20
 TAG = 'dibex%d' % (os.getpid() % 100000)
-COMPAT_GPT = str(runner.REPO_ROOT.parent / 'shared' / 'compat' /
-                 'block-device-gpt--default.yaml')
+COMPAT_GPT = 'block-device-gpt--default.yaml'
 DM_ENV = {'DM_DISABLE_UDEV': '1'}
-
-
-@pytest.fixture
-def cleanup():
-    """Register teardown callbacks; all run in reverse, even if one fails."""
-    with contextlib.ExitStack() as stack:
-        yield stack.callback
 
 
 def vm_disk(serial, cleanup):
@@ -143,24 +129,10 @@ def wait_node(path, timeout=10.0):
 
 # -- build helpers ----------------------------------------------------------
 
-def cli(build, *args):
-    return sh(sys.executable, '-m', 'diskimage_builder.block_device',
-              '--params', build.params_path, *args, check=False)
-
-
 def new_build(tmp_path, cleanup, text, name='b'):
-    build = Build(tmp_path / name, text)
-    cleanup(release_build, build)
+    build = Build(text, root=tmp_path / name).prepare()
+    cleanup(build.release)
     return build
-
-
-def release_build(build):
-    for target in reversed(helpers.mounts_below(build.mount_base)):
-        sh('umount', target, check=False)
-    # Without a state file nothing is held (a refused create): the tool's
-    # cleanup, one more slow process under TCG, has nothing to do.
-    if os.path.exists(os.path.join(build.state_folder, 'state.json')):
-        build.phase('cleanup', check=False)
 
 
 def write_files(build, files):
@@ -190,7 +162,7 @@ def refused(build, disks, *expected, phase=('create',), started=False):
     before = [fingerprint(d) for d in disks]
     if phase == ('create',) and not os.path.isdir(build.state_folder):
         build.phase('init')
-    result = cli(build, *phase)
+    result = build.phase(*phase, check=False)
     assert result.returncode == 2, result.stderr
     for text in expected:
         assert text in result.stderr, result.stderr
@@ -224,8 +196,7 @@ ROOT_ON = """
 # -- builds -------------------------------------------------------------------
 
 def test_gpt_compat_layout_on_a_disk(tmp_path, cleanup, disk1):
-    with open(COMPAT_GPT) as src:
-        text = src.read()
+    text = compat_text(COMPAT_GPT)
     loop = '- local_loop:\n    name: image0\n'
     assert loop in text
     text = text.replace(loop, existing(wipe='superblocks'))
@@ -239,12 +210,8 @@ def test_gpt_compat_layout_on_a_disk(tmp_path, cleanup, disk1):
     assert build.results('image0') == {
         'device': disk1, 'size': size_of(disk1), 'sector_size': 512,
         'disk': os.path.basename(disk1)}
-    assert out(sys.executable, '-m', 'diskimage_builder.block_device',
-               '--params', build.params_path, 'getval',
-               'image-block-device').strip() == disk1
-    assert out(sys.executable, '-m', 'diskimage_builder.block_device',
-               '--params', build.params_path, 'getval',
-               'image-path').strip() == ''
+    assert build.getval('image-block-device') == disk1
+    assert build.getval('image-path') == ''
     # The old third partition is gone; the new table's two are there.
     assert partitions(disk1) == [os.path.basename(disk1) + n for n in '12']
     assert build.results('root')['device'] == disk1 + '2'
@@ -297,7 +264,7 @@ def test_lvm_on_a_whole_disk(tmp_path, cleanup, disk1):
     files = {'etc/hostname': 'lvm-disk\n', 'srv/www/index': 'srv lv\n'}
     write_files(build, files)
     build.phases('umount', 'cleanup')
-    assert not [n for n in helpers.dm_names() if n.startswith(vg)]
+    assert not [n for n in held.dm_names() if n.startswith(vg)]
 
     # Fresh, from the disk alone: its PV is the whole disk.
     pvs = out('pvs', '--devices', disk1, '--noheadings', '-o',
@@ -328,21 +295,19 @@ def test_raid1_across_two_disks(tmp_path, cleanup, disk1, disk2):
     build.create_as_planned()
     build.phase('writefstab')
     assert sorted(build.results(md)['members']) == [disk1, disk2]
-    assert out(sys.executable, '-m', 'diskimage_builder.block_device',
-               '--params', build.params_path, 'getval',
-               'image-block-devices').strip() == '[d1]=%s [d2]=%s' % (
+    assert build.getval('image-block-devices') == '[d1]=%s [d2]=%s' % (
                    disk1, disk2)
     files = {'etc/hostname': 'raid1\n', 'var/data': 'y' * 50000}
     write_files(build, files)
     build.phases('umount', 'cleanup')
-    assert helpers.md_arrays() == {}
+    assert held.md_arrays() == {}
 
     conf = tmp_path / 'mdadm.conf'
     conf.write_text('DEVICE %s %s\n%s' % (disk1, disk2, build.built(
         'etc', 'mdadm', 'mdadm.conf')))
     sh('mdadm', '--assemble', '--scan', '--config', str(conf))
     cleanup(sh, 'mdadm', '--stop', '/dev/md/' + md, check=False)
-    members = list(helpers.md_arrays().values())
+    members = list(held.md_arrays().values())
     assert members == [sorted(os.path.basename(d) for d in (disk1, disk2))]
     target = str(tmp_path / 'fresh')
     mount_ro('/dev/md/' + md, target, cleanup)
@@ -399,8 +364,8 @@ def test_refuses_a_disk_with_holders(tmp_path, cleanup, disk1):
 
 def test_refuses_a_disk_open_in_another_process(tmp_path, cleanup, disk1):
     seed(disk1)
-    with open(disk1, 'rb') as held:
-        proc = subprocess.Popen(['sleep', '600'], stdin=held)
+    with open(disk1, 'rb') as src:
+        proc = subprocess.Popen(['sleep', '600'], stdin=src)
     cleanup(proc.wait)
     cleanup(proc.kill)
     build = new_build(tmp_path, cleanup, existing() + ROOT_ON % '100%')
@@ -452,7 +417,7 @@ def test_check_writes_nothing(tmp_path, cleanup, disk1):
     build.phase('init')
     before = fingerprint(disk1)
     listing = sorted(os.listdir(build.state_folder))
-    result = cli(build, 'create', '--check')
+    result = build.phase('create', '--check', check=False)
     assert result.returncode == 0, result.stderr
     assert 'checked: [0].existing (image0): %s (serial disk1): 2 GiB, ' \
         '512-byte sectors, 3 partition(s)' % disk1 in result.stdout

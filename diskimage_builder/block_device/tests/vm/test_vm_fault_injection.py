@@ -12,20 +12,10 @@ import shutil
 import signal
 import time
 
-import pytest
-
-from diskimage_builder.block_device.tests.support import vmhelpers as helpers
-from diskimage_builder.block_device.tests.support import vmrunner as runner
-from diskimage_builder.block_device.tests.vm import test_vm_crypt_raid as deep
-
-
-if not runner.in_vm():
-    pytest.skip('needs the VM tier (run through tests/vm/runner.py)',
-                allow_module_level=True)
-
-
-# Teardown callbacks that run even when an assertion fails.
-cleanup = deep.cleanup
+from diskimage_builder.block_device.tests.support import held
+from diskimage_builder.block_device.tests.support.vmstacks import KEY_ENV
+from diskimage_builder.block_device.tests.support.vmstacks import \
+    deep_build
 
 
 def kernel_holdings(mount_base):
@@ -36,9 +26,9 @@ def kernel_holdings(mount_base):
         if os.path.exists(backing):
             with open(backing) as src:
                 loops[entry] = src.read().strip()
-    return {'loops': loops, 'dm': helpers.dm_names(),
-            'md': helpers.md_arrays(),
-            'mounts': helpers.mounts_below(mount_base)}
+    return {'loops': loops, 'dm': held.dm_names(),
+            'md': held.md_arrays(),
+            'mounts': held.mounts_below(mount_base)}
 
 
 def claims():
@@ -47,8 +37,8 @@ def claims():
 
 
 def test_kill_at_every_command_of_a_deep_stack(tmp_path, cleanup):
-    build, _ = deep.deep_build(tmp_path / 'b', '')
-    cleanup(deep.release_build, build)
+    build, _ = deep_build(tmp_path / 'b', '')
+    cleanup(build.release)
     images = [build.image('image0'), build.image('image1')]
     before = kernel_holdings(build.mount_base)
     build.phase('init')
@@ -57,9 +47,9 @@ def test_kill_at_every_command_of_a_deep_stack(tmp_path, cleanup):
     config_json = os.path.join(build.state_folder, 'config.json')
     kept = str(tmp_path / 'config.json')
     shutil.copy(config_json, kept)
-    build.phase('create', env=deep.KEY_ENV)
+    build.phase('create', env=KEY_ENV)
     count = len(build.commands())
-    tools = sorted({argv[0] for argv, _, _ in build.commands()})
+    tools = sorted({argv[0] for argv in build.commands()})
     build.phase('delete')
     assert kernel_holdings(build.mount_base) == before
     # The stack is what the issue asks for: md, LUKS, LVM, xfs.
@@ -77,7 +67,7 @@ def test_kill_at_every_command_of_a_deep_stack(tmp_path, cleanup):
         os.makedirs(build.state_folder, mode=0o700)
         shutil.copy(kept, config_json)
         killed = build.phase('create', check=False, env=dict(
-            deep.KEY_ENV, DIB_BD_FAULT_INJECT=where))
+            KEY_ENV, DIB_BD_FAULT_INJECT=where))
         assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
         ran = len(build.commands())
         assert ran == (number if when == 'after' else number - 1), where

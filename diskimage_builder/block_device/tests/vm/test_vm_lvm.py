@@ -12,19 +12,13 @@ import os
 import pytest
 
 from diskimage_builder.block_device.level1 import lvmspec
-from diskimage_builder.block_device.tests.support import vmhelpers as helpers
-from diskimage_builder.block_device.tests.support import vmrunner as runner
-from diskimage_builder.block_device.tests.support.vmhelpers import Build
-from diskimage_builder.block_device.tests.support.vmhelpers import sh
+from diskimage_builder.block_device.tests.support import held
+from diskimage_builder.block_device.tests.support.compat import compat_text
+from diskimage_builder.block_device.tests.support.harness import Build
+from diskimage_builder.block_device.tests.support.harness import out
+from diskimage_builder.block_device.tests.support.harness import sh
 
-
-if not runner.in_vm():
-    pytest.skip("needs the VM tier (run through tests/vm/runner.py)",
-                allow_module_level=True)
-
-COMPAT_DIR = str(runner.REPO_ROOT.parent / 'shared' / 'compat')
-EFI_LVM = os.path.join(COMPAT_DIR, 'block-device-efi-lvm--default.yaml')
-LIFECYCLE = os.path.join(COMPAT_DIR, 'dib-main-lifecycle.sh')
+EFI_LVM = 'block-device-efi-lvm--default.yaml'
 # The compat config asks for a 40G root partition after a 550MiB ESP;
 # a sparse 38GiB image (40.8e9 bytes) holds it.
 EFI_LVM_SIZE = '38GiB'
@@ -102,15 +96,15 @@ def undo():
 
 
 def vg_devices(vg):
-    return [n for n in helpers.dm_names()
+    return [n for n in held.dm_names()
             if lvmspec.split_mapper_name(n)[0] == vg]
 
 
 def release_image(image, vg, mount_base):
     """Safety net: whatever a failed test left of this image, released."""
-    for target in reversed(helpers.mounts_below(mount_base)):
+    for target in reversed(held.mounts_below(mount_base)):
         sh('umount', target, check=False)
-    for loop in helpers.loops_of(image):
+    for loop in held.loops_of(image):
         name = os.path.basename(loop)
         parts = [loop] + ['/dev/' + p for p in os.listdir('/sys/block/'
                                                           + name)
@@ -121,7 +115,7 @@ def release_image(image, vg, mount_base):
 
 
 def start_build(tmp_path, undo, text, vg, **params):
-    build = Build(tmp_path / 'work', text, **params)
+    build = Build(text, root=tmp_path / 'work', **params).prepare()
     undo(release_image, build.image('image0'), vg, build.mount_base)
     undo(functools.partial(build.phase, 'cleanup', check=False))
     return build
@@ -136,19 +130,19 @@ def write_files(build, files):
 
 
 def assert_released(build, vg):
-    assert vg_devices(vg) == [], helpers.dm_names()
+    assert vg_devices(vg) == [], held.dm_names()
     assert vg.replace('-', '--') + '-' not in sh('dmsetup', 'ls').stdout
-    assert helpers.loops_of(build.image('image0')) == []
-    assert helpers.mounts_below(build.mount_base) == []
+    assert held.loops_of(build.image('image0')) == []
+    assert held.mounts_below(build.mount_base) == []
     assert not os.path.exists('/dev/' + vg)
 
 
 def open_fresh(image, vg, partition, undo, tmp_path, mounts):
     """Activate *vg* from *image* alone and mount *mounts* read-only:
     {mount point: LV}, parents first.  Returns (mount root, disk, PV)."""
-    disk = helpers.attach(image)
+    disk = held.attach(image)
     undo(sh, 'losetup', '--detach', disk)
-    pv = helpers.partition_node(disk, partition) if partition else disk
+    pv = held.partition_node(disk, partition) if partition else disk
     undo(sh, 'vgchange', '--devices', pv, '--activate', 'n', vg)
     sh('vgchange', '--devices', pv, '--activate', 'y', vg)
     root = str(tmp_path / 'fresh')
@@ -167,16 +161,14 @@ def read_back(root, files):
 
 
 def lvm_report(pv, kind, fields):
-    data = json.loads(helpers.out(
+    data = json.loads(out(
         kind, '--devices', pv, '--reportformat', 'json', '--units', 'b',
         '--nosuffix', '-o', fields))
     return data['report'][0][kind[:-1]]
 
 
 def test_efi_lvm_compat_config(tmp_path, undo):
-    with open(EFI_LVM) as src:
-        text = src.read()
-    build = start_build(tmp_path, undo, text, 'vg',
+    build = start_build(tmp_path, undo, compat_text(EFI_LVM), 'vg',
                         **{'image-size': EFI_LVM_SIZE})
     build.create_as_planned()
     build.phase('writefstab')
@@ -192,7 +184,7 @@ def test_efi_lvm_compat_config(tmp_path, undo):
     build.phases('umount', 'cleanup')
     assert_released(build, 'vg')
 
-    argvs = [argv for argv, _, _ in build.commands()]
+    argvs = build.commands()
     tools = [argv[0] for argv in argvs]
     print('efi-lvm: %d commands, %d LVM, %d udevadm: %s' % (
         len(argvs), sum(t in ('pvcreate', 'vgcreate', 'lvcreate', 'vgchange',
@@ -207,7 +199,7 @@ def test_efi_lvm_compat_config(tmp_path, undo):
     root, disk, pv = open_fresh(build.image('image0'), 'vg', 3, undo,
                                 tmp_path, {'/': 'lv_root', '/var': 'lv_var',
                                            '/home': 'lv_home'})
-    esp = helpers.partition_node(disk, 1)
+    esp = held.partition_node(disk, 1)
     sh('mount', '-o', 'ro', esp, os.path.join(root, 'boot', 'efi'))
     undo(sh, 'umount', os.path.join(root, 'boot', 'efi'))
     read_back(root, files)

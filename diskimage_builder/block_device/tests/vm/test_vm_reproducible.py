@@ -4,16 +4,8 @@ import filecmp
 import os
 import sys
 
-import pytest
-
-from diskimage_builder.block_device.tests.support import vmhelpers as helpers
-from diskimage_builder.block_device.tests.support import vmrunner as runner
-from diskimage_builder.block_device.tests.support.vmhelpers import sh
-
-
-if not runner.in_vm():
-    pytest.skip('needs the VM tier (run through tests/vm/runner.py)',
-                allow_module_level=True)
+from diskimage_builder.block_device.tests.support import held
+from diskimage_builder.block_device.tests.support.harness import sh
 
 LAYOUT = """
 - local_loop: {name: image0}
@@ -64,10 +56,10 @@ def test_vfat_and_ext4_byte_identical(tmp_path):
     second = build(tmp_path, tree, 'b.raw')
     assert filecmp.cmp(first, second, shallow=False), 'the images differ'
 
-    disk = helpers.attach(first)
+    disk = held.attach(first)
     try:
-        esp = helpers.partition_node(disk, 1)
-        root = helpers.partition_node(disk, 2)
+        esp = held.partition_node(disk, 1)
+        root = held.partition_node(disk, 2)
         sh('fsck.vfat', '-n', esp)
         sh('e2fsck', '-f', '-n', root)
         target = str(tmp_path / 'esp')

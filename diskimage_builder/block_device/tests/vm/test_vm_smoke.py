@@ -6,7 +6,6 @@ everything down again, so a failure here points at the VM environment
 rather than at the block_device code.
 """
 
-import contextlib
 import os
 import re
 import stat
@@ -17,11 +16,6 @@ from pathlib import Path
 import pytest
 
 from diskimage_builder.block_device.tests.support import vmrunner as runner
-
-
-if not runner.in_vm():
-    pytest.skip("needs the VM tier (run through tests/vm/runner.py)",
-                allow_module_level=True)
 
 MIB = 1024 * 1024
 SECTOR = 512
@@ -76,13 +70,6 @@ def pattern(label):
 
 def mdstat():
     return Path("/proc/mdstat").read_text()
-
-
-@pytest.fixture
-def cleanup():
-    """Register teardown callbacks; all run in reverse, even if one fails."""
-    with contextlib.ExitStack() as stack:
-        yield stack.callback
 
 
 @pytest.fixture
