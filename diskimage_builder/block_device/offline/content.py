@@ -53,6 +53,8 @@ class Scan:
     ext_folder_blocks: dict = dataclasses.field(default_factory=dict)
     fat_folder_blocks: dict = dataclasses.field(default_factory=dict)
     problems: dict = dataclasses.field(default_factory=dict)
+    # Files counted (device, inode): a hard link's data once.
+    seen: set = dataclasses.field(default_factory=set, repr=False)
 
     def note(self, kind, path):
         self.problems.setdefault(kind, []).append(path)
@@ -75,8 +77,8 @@ def split(tree, mount_points):
         # part of the filesystem in between.
         nested = tuple(p for p in below if not any(
             q != p and _under('/' + p, '/' + q) for q in below))
-        parts[point] = Part(point, os.path.join(tree, point.lstrip('/')),
-                            nested)
+        parts[point] = Part(point, os.path.normpath(
+            os.path.join(tree, point.lstrip('/'))), nested)
     return parts
 
 
@@ -127,12 +129,15 @@ def _count_file(found, path):
     found.entries += 1
     mode = info.st_mode
     if stat.S_ISREG(mode):
+        if info.st_nlink > 1:
+            found.note('hard links', path)
+            if (info.st_dev, info.st_ino) in found.seen:
+                return
+            found.seen.add((info.st_dev, info.st_ino))
         used = min(info.st_blocks * 512, info.st_size)
         found.data_bytes += used
         found.add_blocks(found.data_blocks, used)
         found.add_blocks(found.apparent_blocks, info.st_size)
-        if info.st_nlink > 1:
-            found.note('hard links', path)
     elif stat.S_ISLNK(mode):
         found.note('symlinks', path)
         if info.st_size > FAST_SYMLINK:
