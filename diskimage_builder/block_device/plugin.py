@@ -60,6 +60,9 @@ class Plugin:
 
     SCHEMA = {'type': 'object'}
     NODE_TYPES = ()
+    # List options whose items may hold nested entries (tree form): a
+    # table's partitions, the LVs of an lvm entry.
+    NESTED_ITEMS = ()
 
     @classmethod
     def split(cls, options, path, plugin_names):
@@ -75,6 +78,8 @@ class Plugin:
                 children.append((key, value, '%s.%s' % (path, key), None))
             else:
                 own[key] = value
+        for key in cls.NESTED_ITEMS:
+            cls.split_items(own, key, path, plugin_names, children)
         return own, children
 
     @classmethod

@@ -276,15 +276,8 @@ class LvNode(plugin.Node):
 
 class Lvm(plugin.Plugin):
     SCHEMA = lvmschema.SCHEMA
+    NESTED_ITEMS = ('lvs',)
     NODE_TYPES = (PvNode, VgNode, LvNode)
-
-    @classmethod
-    def split(cls, options, path, plugin_names):
-        # Tree form: a mkfs may sit inside an lvs item, as inside a
-        # partition.
-        own, children = super().split(options, path, plugin_names)
-        cls.split_items(own, 'lvs', path, plugin_names, children)
-        return own, children
 
     @classmethod
     def default_name(cls, plugin_name, options):

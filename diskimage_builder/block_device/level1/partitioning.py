@@ -328,13 +328,8 @@ class Partitioning(plugin.Plugin):
                            'least one.'},
         },
     }
+    NESTED_ITEMS = ('partitions',)
     NODE_TYPES = (TableNode, PartitionNode)
-
-    @classmethod
-    def split(cls, options, path, plugin_names):
-        own, children = super().split(options, path, plugin_names)
-        cls.split_items(own, 'partitions', path, plugin_names, children)
-        return own, children
 
     @classmethod
     def default_name(cls, plugin_name, options):
