@@ -27,12 +27,22 @@ def lv_is_active(host, vg, lv):
 
 
 def stands_on(host, vg):
-    """{kernel name: device number} of what the active LVs of *vg* stand
-    on."""
-    found = {}
-    for dm in active_lvs(host, vg).values():
-        for kname in host.devices_under(dm.kname):
-            found[kname] = host.attr(kname, 'dev')
+    """{kernel name: device number} of the PVs the active LVs of *vg*
+    stand on: below the LVs, through LVM's own layers (a thin pool's
+    hidden LVs), the first device that is not one of them (a partition,
+    a LUKS mapping, an md array)."""
+    lvs = {dm.kname for dm in active_lvs(host, vg).values()}
+    found, todo, seen = {}, sorted(lvs), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for slave in host.slaves(name):
+            if slave in lvs:
+                todo.append(slave)
+            else:
+                found[slave] = host.attr(slave, 'dev')
     return found
 
 
@@ -54,9 +64,12 @@ def check_ours(scope, args):
     vg = args['vg']
     under = stands_on(scope.host, vg)
     if scope.from_system:
+        # No journal: every device at the bottom of each PV (through LUKS
+        # or md) must be an image below image-dir.
         prefix = os.path.realpath(scope.image_dir or '/nonexistent') + '/'
-        foreign = [n for n in under if not (image_backing(
-            scope.host, n) or '').startswith(prefix)]
+        foreign = [n for n in under if any(
+            not (image_backing(scope.host, leaf) or '').startswith(prefix)
+            for leaf in scope.host.devices_under(n) or [n])]
     else:
         foreign = [n for n, devnum in under.items()
                    if devnum not in (args.get('devnums') or [])]

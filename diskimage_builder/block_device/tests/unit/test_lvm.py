@@ -334,6 +334,25 @@ class TestTeardown(TestCase):
         # Another VG's LV of the same name is not ours.
         self.release(FakeRunner([]), 'lvm-lv', vg='other', lv='thin-a')
 
+    def test_a_vg_on_luks_stands_on_the_mapping(self):
+        # RAID, LUKS, LVM: the PV is the LUKS mapping, whose number the
+        # journal recorded; the loop partitions are further down.
+        self.host.add_dm('dm-0', '253:0', 'crypted', 'CRYPT-LUKS2-x',
+                         over=['loop0p3'])
+        self.host.add_dm('dm-1', '253:1', 'vg--img-pool_tdata', 'LVM-t',
+                         over=['dm-0'])
+        self.host.add_dm('dm-2', '253:2', 'vg--img-pool-tpool', 'LVM-p',
+                         over=['dm-1'])
+        self.host.add_dm('dm-3', '253:3', 'vg--img-thin', 'LVM-l',
+                         over=['dm-2'])
+        self.assertEqual({'dm-0': '253:0'},
+                         lvmkernel.stands_on(self.host, 'vg-img'))
+        mapped = os.path.join(self.host.dev_root, 'dm-0')
+        runner = FakeRunner([lvm_cmd('vgchange', [mapped], '--activate',
+                                     'n', 'vg-img')])
+        self.release(runner, 'lvm-vg', devices=[mapped], devnums=['253:0'])
+        runner.assert_done()
+
     def test_pool_is_active_through_its_hidden_lvs(self):
         self.host.add_dm('dm-1', '253:1', 'vg--img-pool_tmeta', 'LVM-x')
         self.assertTrue(lvmkernel.lv_is_active(self.host, 'vg-img', 'pool'))

@@ -295,8 +295,10 @@ def test_raid1_across_two_disks(tmp_path, cleanup, disk1, disk2):
     build.create_as_planned()
     build.phase('writefstab')
     assert sorted(build.results(md)['members']) == [disk1, disk2]
-    assert build.getval('image-block-devices') == '[d1]=%s [d2]=%s' % (
-                   disk1, disk2)
+    # Every node with a block device, as diskimage-builder answers it.
+    assert build.getval('image-block-devices') == \
+        ' [d1]=%s  [d2]=%s  [%s]=%s ' % (disk1, disk2, md,
+                                         build.results(md)['device'])
     files = {'etc/hostname': 'raid1\n', 'var/data': 'y' * 50000}
     write_files(build, files)
     build.phases('umount', 'cleanup')

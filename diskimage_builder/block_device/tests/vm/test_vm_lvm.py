@@ -232,7 +232,10 @@ def test_thin_pool_and_thin_lvs(tmp_path, undo):
         pv, 'lvs', 'lv_name,segtype,pool_lv,lv_size')}
     assert lvs['pool']['segtype'] == 'thin-pool'
     assert lvs['thin-root']['pool_lv'] == 'pool'
-    assert lvs['thin-root']['lv_size'] == str(2 << 30)
+    # 2G in diskimage-builder's size grammar (2*10^9 bytes), rounded down
+    # to 4 MiB.
+    assert lvs['thin-root']['lv_size'] == str(2 * 10 ** 9 // (4 << 20) *
+                                              (4 << 20))
     assert lvs['thin-srv']['segtype'] == 'thin'
 
 
