@@ -111,6 +111,23 @@ class TestStage(TestCase):
         self.assertTrue(os.path.islink(os.path.join(staged,
                                                     'usr/bin/other')))
 
+    def test_a_folder_above_a_mount_point_keeps_the_trees_times(self):
+        # The mount point is made before the folders' times are copied:
+        # made after, it gave / of the image the time of the build.
+        top = tree(self)
+        os.unlink(os.path.join(top, 'var', 'log', 'empty'))
+        os.rmdir(os.path.join(top, 'var', 'log'))
+        os.utime(os.path.join(top, 'var'), (1000, 2000))
+        os.utime(top, (1000, 3000))
+        parts = content.split(top, ['/', '/boot', '/var/log'])
+        work = self.useFixture(fixtures.TempDir()).path
+        staged = content.stage(parts['/'], os.path.join(work, 's'), {},
+                               None)
+        self.assertEqual(3000, os.stat(staged).st_mtime)
+        self.assertEqual(2000, os.stat(os.path.join(staged,
+                                                    'var')).st_mtime)
+        self.assertTrue(os.path.isdir(os.path.join(staged, 'var', 'log')))
+
     def test_the_trees_fstab_wins(self):
         top = tree(self)
         os.makedirs(os.path.join(top, 'etc'), exist_ok=True)
