@@ -272,6 +272,19 @@ class TestFatCopy(TestCase):
              top + '/b/y', '::/b/']],
             filesystems.fat_copy_commands(top, target))
 
+    def test_what_a_loop_partition_tells_mkfs_fat(self):
+        # mkfs.fat runs on a file of the partition's size, told the start
+        # sector and the geometry it finds on a loop partition.
+        self.assertEqual(['-h', '2048', '-g', '64/63'],
+                         filesystems.fat_device_opts(['mkfs.vfat', '-n',
+                                                      'ESP'], 2048))
+        self.assertEqual(['-S', '4096', '-h', '256', '-g', '64/63'],
+                         filesystems.fat_device_opts(['mkfs.vfat'], 256,
+                                                     4096))
+        self.assertEqual([], filesystems.fat_device_opts(
+            ['mkfs.vfat', '-S', '512', '-h', '0', '-g', '255/63'], 2048,
+            4096))
+
 
 class TestImageSize(TestCase):
 
