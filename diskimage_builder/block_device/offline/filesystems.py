@@ -97,6 +97,10 @@ def _vfat(octx, argv, path, start, folder, sector, env):
     image got FAT32 with too few clusters, and mkfs.vfat failed; a 300 MiB
     one got FAT32 where its partition gets FAT16)."""
     octx.run(argv + fat_device_opts(argv, start, sector) + [path], env=env)
+    # mtools turns names into FAT's UTF-16 from the locale's charset: in
+    # the runner's C locale a name of non-ASCII letters became one of
+    # Latin-1 letters (the kernel path's vfat takes UTF-8).
+    env = dict(env, LC_ALL='C.UTF-8')
     if folder:
         for command in fat_copy_commands(folder, path):
             octx.run(command, env=env)

@@ -272,6 +272,20 @@ class TestFatCopy(TestCase):
              top + '/b/y', '::/b/']],
             filesystems.fat_copy_commands(top, target))
 
+    def test_mtools_take_names_as_utf8(self):
+        top = self.useFixture(fixtures.TempDir()).path
+        with open(os.path.join(top, 'ünïcödé ☃.txt'), 'w'):
+            pass
+        ran = []
+
+        class Recorder:
+            def run(self, argv, env=None):
+                ran.append((argv[0], env.get('LC_ALL')))
+
+        filesystems._vfat(Recorder(), ['mkfs.vfat'], 'esp.fs', 2048, top,
+                          512, {'MTOOLS_SKIP_CHECK': '1'})
+        self.assertEqual([('mkfs.vfat', None), ('mcopy', 'C.UTF-8')], ran)
+
     def test_what_a_loop_partition_tells_mkfs_fat(self):
         # mkfs.fat runs on a file of the partition's size, told the start
         # sector and the geometry it finds on a loop partition.
