@@ -14,10 +14,12 @@ others may read and run but not write::
         .user-venv.lock                   flock: one builder at a time
 
 *hash* is a hash of what pip installs from the checkout (setup files and
-the package, its tests left out: no phase imports them), of the
-interpreter's version and of :data:`FORMAT`, so a changed checkout gets a
-venv of its own and two checkouts never rebuild each other's.  A venv
-unused for :data:`KEEP_DAYS` is removed when another one is built.
+the package, its tests left out: no phase imports them; the README is
+copied for pbr, not hashed), of the interpreter's version and of
+:data:`FORMAT`, so a changed checkout gets a venv of its own and two
+checkouts never rebuild each other's.  A venv unused for
+:data:`KEEP_SECONDS` (each test class that uses one touches its stamp)
+is removed when another one is built.
 
 A missing prerequisite (``/usr/bin/python3``, its ``venv`` module,
 ``setpriv``) or a failed install raises :class:`Missing`, an
@@ -42,10 +44,12 @@ USER = 65534
 STAMP = 'dib-user-stamp.json'
 # Part of the hash: a change in how the venv is made rebuilds it.
 FORMAT = 1
-KEEP_DAYS = 2
-# What pip builds the package from (pbr reads setup.cfg).
+KEEP_SECONDS = 3600
+# What pip builds the package from (pbr reads setup.cfg, and the README
+# it names, which changes nothing installed: not hashed).
 INPUTS = ('setup.cfg', 'setup.py', 'pyproject.toml', 'requirements.txt',
-          'README.rst', 'diskimage_builder')
+          'diskimage_builder')
+NOT_HASHED = ('README.rst',)
 NOT_INPUTS = (os.path.join('diskimage_builder', 'block_device', 'tests'),)
 PIP_TIMEOUT = 900
 
@@ -150,9 +154,9 @@ def _stamp_matches(stamp, key):
 
 
 def _prune(cache, keep):
-    """Remove the user venvs not used for KEEP_DAYS, and a half-built
+    """Remove the user venvs not used for KEEP_SECONDS, and a half-built
     *keep*."""
-    limit = time.time() - KEEP_DAYS * 86400
+    limit = time.time() - KEEP_SECONDS
     for name in os.listdir(cache):
         path = os.path.join(cache, name)
         if not name.startswith('user-') or not os.path.isdir(path):
@@ -173,7 +177,7 @@ def _build(venv, repo, key):
     try:
         _run([PYTHON, '-m', 'venv', venv], 'make the venv')
         with tempfile.TemporaryDirectory(prefix='dib-user-src-') as copy:
-            for relative in input_files(repo):
+            for relative in input_files(repo) + list(NOT_HASHED):
                 target = os.path.join(copy, relative)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 shutil.copy2(os.path.join(repo, relative), target)
