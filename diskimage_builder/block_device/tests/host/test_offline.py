@@ -117,6 +117,13 @@ class Workspace:
 
     def __init__(self):
         self.top = tempfile.mkdtemp(prefix='dib-offline-', dir='/var/tmp')
+        try:
+            self._make()
+        except BaseException:
+            self.remove()
+            raise
+
+    def _make(self):
         os.chmod(self.top, 0o755)
         self.home = self.user_folder('user')
         self.scripts = {}
