@@ -115,7 +115,8 @@ def _relative(path, top):
 
 def comparable(entries, times='s', holes=True, drop=()):
     """*entries* as two filesystems holding the same files agree on them:
-    modification times to the second (``times='s'``) or none (None),
+    modification times to the second (``times='s'``), none (None) or
+    as they are (``'ns'``),
     a file's allocated bytes only as whether it has holes (``holes``:
     False leaves that out), a symlink's not at all; *drop* maps paths to
     the fields left out of them."""
