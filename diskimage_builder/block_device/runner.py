@@ -84,7 +84,9 @@ class Runner:
         self._maybe_die('before')
         LOG.info('+ %s', shlex.join(argv))
         data = stdin.encode() if isinstance(stdin, str) else stdin
-        full_env = dict(os.environ, LC_ALL='C', **(env or {}))
+        # C for output read back; *env* may set another (mtools' names).
+        full_env = dict(os.environ, LC_ALL='C')
+        full_env.update(env or {})
         start = time.monotonic()
         try:
             proc = subprocess.run(

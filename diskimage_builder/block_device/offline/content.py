@@ -181,16 +181,23 @@ def stage(part, folder, extra_files, runner, epoch=None):
     if not part.nested and not extra and os.path.isdir(part.source):
         return part.source
     os.makedirs(folder)
-    if os.path.isdir(part.source):
-        _stage_tree(part, folder, runner)
+    made = _stage_tree(part, folder, runner) if os.path.isdir(
+        part.source) else []
     for relative in part.nested:
         _mount_point_folder(folder, relative, epoch)
+    # Deepest first, and after the mount points are made in them: adding
+    # an entry to a folder changes its times (the kernel path's cp -a
+    # gives the folders above a mount point the tree's times too).
+    for source, target in reversed(made):
+        copy_metadata(source, target)
     for relative, data in sorted(extra.items()):
         _extra_file(folder, relative, data, epoch)
     return folder
 
 
 def _stage_tree(part, folder, runner):
+    """Link the part's files into *folder*, make its folders; return the
+    (source, staged) folders, whose metadata the caller copies."""
     skip = {os.path.join(part.source, p) for p in part.nested}
     made = []
     for source, dirs, files in os.walk(part.source):
@@ -209,9 +216,7 @@ def _stage_tree(part, folder, runner):
         for name in files:
             _link(os.path.join(source, name), os.path.join(target, name),
                   runner)
-    # Deepest first: adding entries to a folder changes its times.
-    for source, target in reversed(made):
-        copy_metadata(source, target)
+    return made
 
 
 def _link(source, target, runner):

@@ -4,8 +4,10 @@ file, by its own tool and no kernel:
 ext2/3/4
     ``mke2fs -d FOLDER -E offset=N IMAGE SIZEk``, in place.
 vfat
-    ``mkfs.vfat --offset`` in place, then mtools (``mmd``, ``mcopy -p
-    -m``) folder by folder in sorted order, so two builds agree.
+    ``mkfs.vfat`` into a scratch file, told what it would read from the
+    partition (start sector, geometry), then mtools (``mmd``, ``mcopy -p
+    -m``) folder by folder in sorted order, so two builds agree; copied
+    in sparsely.
 btrfs
     ``mkfs.btrfs --rootdir`` into a scratch file, copied in sparsely.
 xfs
@@ -42,13 +44,15 @@ def make(node, octx, region, fs_uuid, folder, scratch):
         env['SOURCE_DATE_EPOCH'] = str(octx.repro.epoch)
     if fstype.startswith('ext'):
         _ext(octx, argv, region, folder, sector, env)
-    elif fstype == 'vfat':
-        _vfat(octx, argv, region, folder, sector, env)
+        return
+    path = os.path.join(scratch, node.name + '.fs')
+    with open(path, 'wb') as image:
+        image.truncate(region.size)
+    argv = argv[:-1]
+    if fstype == 'vfat':
+        _vfat(octx, argv, path, region.offset // sector, folder, sector,
+              env)
     else:
-        path = os.path.join(scratch, node.name + '.fs')
-        with open(path, 'wb') as image:
-            image.truncate(region.size)
-        argv = argv[:-1]
         if fstype == 'btrfs' and folder:
             argv += ['--rootdir', folder]
         if fstype == 'xfs' and folder:
@@ -58,8 +62,8 @@ def make(node, octx, region, fs_uuid, folder, scratch):
             argv += ['-p', protofile.write(folder, os.path.join(
                 scratch, node.name + '.proto'))]
         octx.run(argv + [path], env=env)
-        copy_sparse(path, octx.image, region.offset)
-        os.unlink(path)
+    copy_sparse(path, octx.image, region.offset)
+    os.unlink(path)
 
 
 def _ext(octx, argv, region, folder, sector, env):
@@ -86,21 +90,42 @@ def _ext(octx, argv, region, folder, sector, env):
         os.unlink(script)
 
 
-def _vfat(octx, argv, region, folder, sector, env):
-    # --offset counts logical sectors of the filesystem (-S).
-    extra = ['-S', str(sector)] if sector != 512 else []
-    octx.run(argv[:-1] + extra + ['--offset', str(region.offset // sector),
-                                  octx.image, str(region.size // 1024)],
-             env=env)
+def _vfat(octx, argv, path, start, folder, sector, env):
+    """mkfs.vfat on a file of the partition's size, then mtools: in place
+    at an offset of the image, mkfs.fat 4.2 chooses the FAT type and the
+    cluster size from the whole image's size (a 40 MiB ESP in a 1 GiB
+    image got FAT32 with too few clusters, and mkfs.vfat failed; a 300 MiB
+    one got FAT32 where its partition gets FAT16)."""
+    octx.run(argv + fat_device_opts(argv, start, sector) + [path], env=env)
+    # mtools turns names into FAT's UTF-16 from the locale's charset: in
+    # the runner's C locale a name of non-ASCII letters became one of
+    # Latin-1 letters (the kernel path's vfat takes UTF-8).
+    env = dict(env, LC_ALL='C.UTF-8')
     if folder:
-        target = '%s@@%d' % (octx.image, region.offset)
-        for argv in fat_copy_commands(folder, target):
-            octx.run(argv, env=env)
+        for command in fat_copy_commands(folder, path):
+            octx.run(command, env=env)
+
+
+def fat_device_opts(argv, start=0, sector=512):
+    """What mkfs.fat reads from a loop partition and not from a file, as
+    options (unless *argv* gives them): the logical sector size, the
+    partition's *start* sector (hidden sectors) and the geometry it
+    assumes when the device has none, 64 heads of 63 sectors (a file
+    gets one from a table of sizes, and a total rounded differently)."""
+    given = {word[:2] for word in argv if word.startswith('-')}
+    extra = []
+    if sector != 512 and '-S' not in given:
+        extra += ['-S', str(sector)]
+    if '-h' not in given:
+        extra += ['-h', str(start)]
+    if '-g' not in given:
+        extra += ['-g', '64/63']
+    return extra
 
 
 def fat_copy_commands(folder, target):
     """The mtools commands that copy *folder* into the FAT filesystem at
-    *target* (``image@@offset``): one ``mmd`` per folder and one ``mcopy``
+    *target* (the file it is in): one ``mmd`` per folder and one ``mcopy``
     per folder's files, in sorted order."""
     commands = []
     for top, dirs, files in os.walk(folder):

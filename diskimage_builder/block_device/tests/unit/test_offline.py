@@ -111,6 +111,23 @@ class TestStage(TestCase):
         self.assertTrue(os.path.islink(os.path.join(staged,
                                                     'usr/bin/other')))
 
+    def test_a_folder_above_a_mount_point_keeps_the_trees_times(self):
+        # The mount point is made before the folders' times are copied:
+        # made after, it gave / of the image the time of the build.
+        top = tree(self)
+        os.unlink(os.path.join(top, 'var', 'log', 'empty'))
+        os.rmdir(os.path.join(top, 'var', 'log'))
+        os.utime(os.path.join(top, 'var'), (1000, 2000))
+        os.utime(top, (1000, 3000))
+        parts = content.split(top, ['/', '/boot', '/var/log'])
+        work = self.useFixture(fixtures.TempDir()).path
+        staged = content.stage(parts['/'], os.path.join(work, 's'), {},
+                               None)
+        self.assertEqual(3000, os.stat(staged).st_mtime)
+        self.assertEqual(2000, os.stat(os.path.join(staged,
+                                                    'var')).st_mtime)
+        self.assertTrue(os.path.isdir(os.path.join(staged, 'var', 'log')))
+
     def test_the_trees_fstab_wins(self):
         top = tree(self)
         os.makedirs(os.path.join(top, 'etc'), exist_ok=True)
@@ -254,6 +271,33 @@ class TestFatCopy(TestCase):
             ['mcopy', '-i', target, '-p', '-m', '-Q', top + '/b/x',
              top + '/b/y', '::/b/']],
             filesystems.fat_copy_commands(top, target))
+
+    def test_mtools_take_names_as_utf8(self):
+        top = self.useFixture(fixtures.TempDir()).path
+        with open(os.path.join(top, 'ünïcödé ☃.txt'), 'w'):
+            pass
+        ran = []
+
+        class Recorder:
+            def run(self, argv, env=None):
+                ran.append((argv[0], env.get('LC_ALL')))
+
+        filesystems._vfat(Recorder(), ['mkfs.vfat'], 'esp.fs', 2048, top,
+                          512, {'MTOOLS_SKIP_CHECK': '1'})
+        self.assertEqual([('mkfs.vfat', None), ('mcopy', 'C.UTF-8')], ran)
+
+    def test_what_a_loop_partition_tells_mkfs_fat(self):
+        # mkfs.fat runs on a file of the partition's size, told the start
+        # sector and the geometry it finds on a loop partition.
+        self.assertEqual(['-h', '2048', '-g', '64/63'],
+                         filesystems.fat_device_opts(['mkfs.vfat', '-n',
+                                                      'ESP'], 2048))
+        self.assertEqual(['-S', '4096', '-h', '256', '-g', '64/63'],
+                         filesystems.fat_device_opts(['mkfs.vfat'], 256,
+                                                     4096))
+        self.assertEqual([], filesystems.fat_device_opts(
+            ['mkfs.vfat', '-S', '512', '-h', '0', '-g', '255/63'], 2048,
+            4096))
 
 
 class TestImageSize(TestCase):
