@@ -12,8 +12,8 @@ from diskimage_builder.block_device.offline import filesystems
 LOG = logging.getLogger(__name__)
 # A folder with more entries than this is slow to make with mke2fs -d:
 # e2fsprogs 1.47 looks through the whole folder for each entry it adds
-# (measured here: 20,000 files in one folder took 34 s, against about
-# 1 s through a mount).
+# (measured here: 20,000 files in one folder took 24 to 27 s, against
+# under 2 s through a mount).
 LARGE_FOLDER = 5000
 # What each filesystem type cannot hold as a tree has it, and why.
 CANNOT_HOLD = {
@@ -62,8 +62,8 @@ def slow_folders(parts):
             lines.append(
                 '%s holds %d entries: mke2fs -d reads the whole folder for '
                 'each entry it adds (about %.0f s for this one; the kernel '
-                'path takes about 1 s)' % (folder, count,
-                                           34.0 * (count / 20000.0) ** 2))
+                'path takes under 2 s)' % (folder, count,
+                                           26.0 * (count / 20000.0) ** 2))
     return lines
 
 
