@@ -286,6 +286,18 @@ class Host:
         fields = _LOOP_INFO64.unpack(info)
         return fields[0], fields[1]
 
+    def backing_file(self, kname):
+        """The file behind loop device *kname*, or behind the loop device
+        whose partition it is; None for anything else."""
+        disk = kname
+        if self.attr(kname, 'partition'):
+            disk = os.path.basename(os.path.dirname(os.path.realpath(
+                self.block(kname))))
+        for loop in self.loops():
+            if loop.name == disk:
+                return loop.backing
+        return None
+
     def loops_backed_by(self, file_id):
         """The loop devices whose backing file is (st_dev, st_ino)."""
         return [loop for loop in self.loops()

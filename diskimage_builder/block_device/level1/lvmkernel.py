@@ -46,17 +46,6 @@ def stands_on(host, vg):
     return found
 
 
-def image_backing(host, device):
-    """The file behind a loop device or one of its partitions, or None."""
-    kname = host.kernel_name(device)
-    disk = os.path.basename(os.path.dirname(os.path.realpath(
-        host.block(kname)))) if host.attr(kname, 'partition') else kname
-    for loop in host.loops():
-        if loop.name == disk:
-            return loop.backing
-    return None
-
-
 def check_ours(scope, args):
     """NotOurs unless the active VG stands on this build's PVs only (by
     the device numbers recorded when they were made); without a journal,
@@ -68,11 +57,12 @@ def check_ours(scope, args):
         # or md) must be an image below image-dir.
         prefix = os.path.realpath(scope.image_dir or '/nonexistent') + '/'
         foreign = [n for n in under if any(
-            not (image_backing(scope.host, leaf) or '').startswith(prefix)
+            not (scope.host.backing_file(leaf) or '').startswith(prefix)
             for leaf in scope.host.devices_under(n) or [n])]
     else:
         foreign = [n for n, devnum in under.items()
-                   if devnum not in (args.get('devnums') or [])]
+                   if devnum not in (args.get('devnums') or []) and
+                   not scope.on_images(n)]
     if foreign or not under or not (args.get('devnums') or
                                     scope.from_system):
         raise resources.NotOurs('VG %s is active on %s, not (only) on this '

@@ -191,7 +191,10 @@ class MdraidNode(plugin.Node):
         detail = {key: ctx.known(detail.get(key), '%s mdadm --detail gave '
                                  'of %s' % (key, link))
                   for key in ('MD_UUID', 'MD_METADATA', 'MD_NAME')}
-        ctx.update(entry, uuid=detail['MD_UUID'])
+        # The members' numbers again, now that the array holds them open:
+        # a udev re-reading a partition table may have renumbered them.
+        ctx.update(entry, uuid=detail['MD_UUID'],
+                   devnums=[ctx.host.devnum(m) for m in members])
         ctx.record(self, device=os.path.realpath(link), link=link,
                    uuid=detail['MD_UUID'], md_name=detail['MD_NAME'],
                    level=str(self.raid_level), members=members,

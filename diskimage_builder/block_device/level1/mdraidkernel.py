@@ -106,7 +106,8 @@ def _ours(scope, args):
     for kname in found:
         for member in scope.host.slaves(kname):
             if member in numbers and \
-                    scope.host.attr(member, 'dev') != numbers[member]:
+                    scope.host.attr(member, 'dev') != numbers[member] and \
+                    not scope.on_images(member):
                 raise resources.NotOurs(
                     'md array %s stands on %s, which is no longer the '
                     'device this build gave it' % (kname, member))

@@ -353,6 +353,29 @@ class TestTeardown(TestCase):
         self.release(runner, 'lvm-vg', devices=[mapped], devnums=['253:0'])
         runner.assert_done()
 
+    def test_a_renumbered_pv_of_this_builds_image_is_ours(self):
+        # A udev re-read the table: the PV partition has a new number.
+        folder = self.useFixture(fixtures.TempDir()).path
+        image = os.path.join(folder, 'image0.raw')
+        with open(image, 'w'):
+            pass
+        self.host.add_loop('loop5', '7:5', image, partitions=(3,))
+        self.host.add_dm('dm-0', '253:0', 'vg--img-root', 'LVM-x',
+                         over=['loop5p3'])
+        pv = os.path.join(self.host.dev_root, 'loop5p3')
+        args = {'vg': 'vg-img', 'devices': [pv], 'devnums': ['259:3']}
+        runner = FakeRunner([lvm_cmd('vgchange', [pv], '--activate', 'n',
+                                     'vg-img')])
+        resources.release(resources.Scope(runner, image_paths=frozenset(
+            [image])), {'kind': 'lvm-vg', 'node': 'x', 'plugin': 'lvm',
+                        'args': args})
+        runner.assert_done()
+        # Without the image among this build's, the number decides.
+        self.assertRaises(resources.NotOurs, resources.release,
+                          resources.Scope(FakeRunner([])),
+                          {'kind': 'lvm-vg', 'node': 'x', 'plugin': 'lvm',
+                           'args': args})
+
     def test_pool_is_active_through_its_hidden_lvs(self):
         self.host.add_dm('dm-1', '253:1', 'vg--img-pool_tmeta', 'LVM-x')
         self.assertTrue(lvmkernel.lv_is_active(self.host, 'vg-img', 'pool'))

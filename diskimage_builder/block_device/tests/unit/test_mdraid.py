@@ -354,6 +354,31 @@ class TestRelease(TestCase):
         self.assertEqual(['md126', 'md127'],
                          mdraidkernel.arrays_over(self.host, members))
 
+    def test_renumbered_partitions_of_this_builds_images_are_ours(self):
+        # A udev re-reading the table written through the loop device
+        # gives its partitions new numbers: the image file behind them
+        # says whose they are.
+        folder = self.useFixture(fixtures.TempDir()).path
+        image = os.path.join(folder, 'image3.raw')
+        with open(image, 'w'):
+            pass
+        self.host.add_loop('loop3', '7:3', image, partitions=(1,))
+        self.host.add_md('md127', '9:127', over=['loop3p1'])
+        runner = FakeRunner([['mdadm', '--stop', os.path.join(
+            self.host.dev_root, 'md127')]],
+            effects=FakeKernel(self.host).effects())
+        resources.release(resources.Scope(runner, image_paths=frozenset(
+            [image])), {'kind': 'md-array', 'node': 'r', 'plugin': 'mdraid',
+                        'args': {'name': 'r', 'members': ['loop3p1'],
+                                 'devnums': ['259:2']}})
+        runner.assert_done()
+        # The same array, another build's image: left alone.
+        self.host.add_md('md127', '9:127', over=['loop3p1'])
+        err = self.assertRaises(resources.NotOurs, self.release,
+                                FakeRunner([]), members=['loop3p1'],
+                                devnums=['259:2'])
+        self.assertIn('no longer the device this build gave it', str(err))
+
     def test_release_is_a_no_op_when_stopped(self):
         self.host.add_md('md126', '9:126', over=['sda1'])
         runner = FakeRunner([])
