@@ -138,9 +138,13 @@ def _details(node):
         bits.append('#%d sectors %d-%d' % (planned['number'],
                                            planned['first_lba'],
                                            planned['last_lba']))
-    for key in ('image_path', 'label', 'fstype', 'mount_point'):
+    for key in ('image_path', 'label', 'fstype', 'mount_point', 'subvol'):
         if facts.get(key):
             bits.append('%s=%s' % (key, facts[key]))
+    if facts.get('subvolumes'):
+        bits.append('subvolumes=%s' % ','.join(
+            item['path'] + ('(default)' if item.get('default') else '')
+            for item in facts['subvolumes']))
     for key in ('extents', 'extent_size', 'sector_size'):
         if key in planned:
             bits.append('%s=%s' % (key, planned[key]))

@@ -8,42 +8,27 @@ to ``<build-dir>/built/etc/fstab``.
 """
 from diskimage_builder.block_device import plugin
 from diskimage_builder.block_device.errors import ConfigError
-from diskimage_builder.block_device.level3.mount import previous_mount
+from diskimage_builder.block_device.level3.mount import fstab_field  # noqa
+from diskimage_builder.block_device.level3.mount import fstab_line
+from diskimage_builder.block_device.level3.mount import order_line
 
 SPEC_FIELDS = {'label': ('LABEL', 'label'), 'uuid': ('UUID', 'uuid'),
                'partuuid': ('PARTUUID', 'partuuid')}
-
-
-def fstab_field(text):
-    """A field as fstab(5) wants it: space, tab, newline and backslash
-    written as octal escapes (mount and systemd read them back)."""
-    return ''.join('\\%03o' % ord(char) if char in ' \t\n\\' else char
-                   for char in text)
-
-
-def fstab_line(spec, mount_point, fstype, options, dump, passno):
-    return '%s %s %s %s %d %d' % (fstab_field(spec), fstab_field(mount_point),
-                                  fstype, options, dump, passno)
 
 
 class FstabNode(plugin.Node):
     kind = 'fstab'
     accepts = (plugin.MOUNT,)
 
+    @property
+    def fstab_line_of(self):
+        return self.deps[0]
+
     def link(self, graph):
-        # Lines are written in creation order, which must be the mount
-        # order (mount(8) reads fstab top down): this line waits for the
-        # line of the nearest earlier mount that has one.
+        # This line waits for the line of the mount before its own.
         mount = graph.get(self.deps[0])
-        if mount is None or plugin.MOUNT not in mount.provides:
-            return
-        lines = {other.deps[0]: other for other in graph.values()
-                 if isinstance(other, FstabNode)}
-        before = previous_mount(graph, mount)
-        while before is not None and before.name not in lines:
-            before = previous_mount(graph, before)
-        if before is not None and lines[before.name].name not in self.after:
-            self.after.append(lines[before.name].name)
+        if mount is not None and plugin.MOUNT in mount.provides:
+            order_line(graph, self, mount)
 
     def validate(self, graph, params):
         if self.options.get('spec') == 'partuuid':
