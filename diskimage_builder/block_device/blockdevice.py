@@ -234,6 +234,11 @@ def write_fstab(params):
             trust.write_file_below(folder, filename, text.encode(), 0o600)
             LOG.info('wrote %d lines to %s/%s', count,
                      data['params']['build-dir'], relative)
+        for name in data['values'].get('verity', []):
+            if 'roothash' not in state.results(name):
+                LOG.info('verity %s: its hash tree and its veritytab line '
+                         'are made at umount, once the data is final',
+                         name)
 
 
 def system_files(specs, state):

@@ -145,6 +145,9 @@ def _details(node):
         bits.append('subvolumes=%s' % ','.join(
             item['path'] + ('(default)' if item.get('default') else '')
             for item in facts['subvolumes']))
+    if 'hash_tree_bytes' in planned:
+        bits.append('hash tree %s on %s, made at umount' % (
+            sizes.human(planned['hash_tree_bytes']), node['deps'][1]))
     for key in ('extents', 'extent_size', 'sector_size'):
         if key in planned:
             bits.append('%s=%s' % (key, planned[key]))
