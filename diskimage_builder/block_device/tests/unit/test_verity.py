@@ -10,6 +10,7 @@ from diskimage_builder.block_device import blockdevice
 from diskimage_builder.block_device import config
 from diskimage_builder.block_device import context
 from diskimage_builder.block_device import getval
+from diskimage_builder.block_device import offline
 from diskimage_builder.block_device import resources
 from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import teardown
@@ -169,6 +170,27 @@ class TestGraph(TestCase):
         self.assertEqual([], [c for c in rec.commands
                               if c['argv'][0] == 'veritysetup'])
 
+    def test_data_on_an_lv_is_named_by_its_path(self):
+        nodes = build("""
+- local_loop: {name: image0, size: 512MiB}
+- lvm:
+    pvs: [{name: pv, base: image0}]
+    vgs: [{name: vg, base: pv}]
+    lvs: [{name: usr, base: vg, size: 128MiB},
+          {name: usr_hash, base: vg, size: 8MiB}]
+- verity:
+    name: vusr
+    base: usr
+    hash: usr_hash
+    mkfs: {type: ext4, mount: {mount_point: /usr}}
+""")
+        rec = blockdevice.record(PARAMS, nodes,
+                                 blockdevice.plan(PARAMS, nodes))
+        self.assertTrue(rec.recorded['vusr']['veritytab'].startswith(
+            'vusr /dev/vg/usr UUID='))
+        self.assertIn('[2].verity: verity needs the kernel path',
+                      offline.refusals(nodes)[-1])
+
     def test_luks_both_ways(self):
         nodes = build(LUKS_BOTH_WAYS)
         rec = blockdevice.record(PARAMS, nodes,
@@ -222,6 +244,10 @@ class TestValidation(ValidationCases):
              'PARTUUID'),
             (CONFIG.replace('options: x-initrd.attach', 'hashes: 1'),
              part + ": unknown option 'hashes'"),
+            (CONFIG.replace('size: 8MiB', 'size: 8MiB\n        mkfs: '
+                            '{type: ext4}'),
+             part + '.hash: usr_hash, a block device, is already used by '
+             'mkfs_usr_hash'),
         ]
         for text, expected in cases:
             status, err, build_ = self.run_init(text, **{'image-size':
