@@ -96,8 +96,11 @@ class VerityNode(plugin.Node):
                               'bytes, %s) takes %d bytes; %s is %d bytes'
                               % (self.deps[0], data.size, args['algorithm'],
                                  need, self.deps[1], hashed.size))
-        pctx.set(self, size=data.size, zeroed=data.zeroed,
-                 details={'hash_tree_bytes': need})
+        # At boot the device has sectors of a data block: a filesystem
+        # on it (directly, or in a LUKS container) must not use less.
+        pctx.set(self, size=data.size, zeroed=data.zeroed, details={
+            'hash_tree_bytes': need, 'boot_sector': max(
+                args['data_block'], data.details.get('boot_sector', 0))})
 
     def settings(self, repro=None):
         """What ``veritysetup format`` is given; salt and UUID from the
@@ -128,8 +131,8 @@ class VerityNode(plugin.Node):
                                   args['uuid'])
         mounted = mounted_at(ctx.nodes, self.name)
         ctx.hold(self, 'verity-hash', name=self.name, data=data,
-                 data_devnum=ctx.host.devnum(data), hash=hashed,
-                 hash_devnum=ctx.host.devnum(hashed),
+                 data_id=tree.device_identity(ctx.host, data), hash=hashed,
+                 hash_id=tree.device_identity(ctx.host, hashed),
                  options=self.options.get('options', ''),
                  signature=self.options.get('signature'),
                  veritytab=head if mounted != '/' else '',

@@ -82,20 +82,39 @@ def _tools(args):
                                else ())
 
 
+def device_identity(host, path):
+    """What tells the device at *path* from any other until the build
+    releases it.  A partition of a loop device: that loop's backing file
+    and the partition's number (udev re-reads a table once it is written,
+    and the kernel gives the partitions new device numbers then); any
+    other device: its number."""
+    name = host.kernel_name(path)
+    number = host.attr(name, 'partition')
+    if number:
+        disk = os.path.basename(os.path.dirname(os.path.realpath(
+            host.block(name))))
+        backing = host.loop_backing_id(disk)
+        if backing:
+            return {'file': list(backing), 'partition': int(number)}
+    return {'devnum': host.devnum(path)}
+
+
 def _our_device(scope, args, which):
     path = args[which]
     real = os.path.realpath(path)
     if not real.startswith(os.path.realpath(scope.host.dev_root) + '/') or \
-            args.get(which + '_devnum') is None:
+            not args.get(which + '_id'):
         raise resources.NotOurs('%s is not a device this build recorded'
                                 % path)
-    devnum = scope.host.devnum(path)
-    if devnum != args[which + '_devnum']:
-        raise resources.NotOurs(
-            'the %s device %s is %s: the hash tree of %s is not computed'
-            % (which, path, 'gone' if devnum is None else
-               'another device now (%s)' % devnum, args['name']))
-    return path
+    if scope.host.devnum(path) is None:
+        found = 'gone'
+    elif device_identity(scope.host, path) != args[which + '_id']:
+        found = 'another device now'
+    else:
+        return path
+    raise resources.NotOurs('the %s device %s is %s: the hash tree of %s '
+                            'is not computed' % (which, path, found,
+                                                 args['name']))
 
 
 def _checked(args):

@@ -16,6 +16,7 @@ from diskimage_builder.block_device import state as state_mod
 from diskimage_builder.block_device import teardown
 from diskimage_builder.block_device.errors import UsageError
 from diskimage_builder.block_device.level1 import veritytree
+from diskimage_builder.block_device.level2 import mkfs
 from diskimage_builder.block_device.repro import Repro
 from diskimage_builder.block_device.tests.support.compat import PARAMS
 from diskimage_builder.block_device.tests.support.fakehost import \
@@ -191,6 +192,25 @@ class TestGraph(TestCase):
         self.assertIn('[2].verity: verity needs the kernel path',
                       offline.refusals(nodes)[-1])
 
+    def test_filesystems_get_the_sectors_they_are_read_with(self):
+        nodes = build(LUKS_BOTH_WAYS)
+        rec = blockdevice.record(PARAMS, nodes,
+                                 blockdevice.plan(PARAMS, nodes))
+        made = {c['node']: c['argv'] for c in rec.commands
+                if c['argv'][0].startswith('mkfs')}
+        # through LUKS on verity too: the container's sectors are those
+        # of the verity device below it at boot
+        for name in ('mkfs_ca', 'mkfs_vb'):
+            self.assertEqual(['-b', '4096'], made[name][3:5], made[name])
+        table = {'ext4': ['-b', '4096'], 'xfs': ['-s', 'size=4096'],
+                 'vfat': ['-S', '4096'], 'btrfs': ['--sectorsize', '4096'],
+                 'swap': []}
+        for fstype, args in table.items():
+            argv = mkfs.mkfs_argv(fstype, '/d', sector=4096)
+            self.assertEqual(mkfs.mkfs_argv(fstype, '/d'), [
+                arg for arg in argv if arg not in args], fstype)
+            self.assertEqual(args, [arg for arg in argv if arg in args])
+
     def test_luks_both_ways(self):
         nodes = build(LUKS_BOTH_WAYS)
         rec = blockdevice.record(PARAMS, nodes,
@@ -299,7 +319,8 @@ class VerityOnFakeHost(TestCase):
                 (['blkid', '-p', '-o', 'export', root],
                  blkid(root, 'ext4', 'cloudimg-rootfs', 'u1')),
                 ['mount', '-t', 'ext4', root, self.mnt],
-                (ext4 + ['usr', data], ''),
+                # read through dm-verity at boot: blocks of its 4096
+                (ext4[:-1] + ['-b', '4096', '-L', 'usr', data], ''),
                 (['blkid', '-p', '-o', 'export', data],
                  blkid(data, 'ext4', 'usr', 'u2')),
                 ['mount', '-t', 'ext4', data, self.mnt + '/usr']]
@@ -409,6 +430,26 @@ class TestSeal(VerityOnFakeHost):
         self.assertIn('verity-hash of node usr left alone: the data device '
                       '%s is gone: the hash tree of usr is not computed'
                       % self.dev('loop0p1'), failures[0])
+
+    def test_a_loop_partition_is_known_by_its_image_and_number(self):
+        image = self.root + '/images/image0.raw'
+        with open(image, 'w'):
+            pass
+        self.host.add_loop('loop4', '7:4', image, partitions=(1, 2))
+        self.host.loop_files['loop0'] = (1, 2)
+        first = veritytree.device_identity(self.host, self.dev('loop4p2'))
+        info = os.stat(image)
+        self.assertEqual({'file': [info.st_dev, info.st_ino],
+                          'partition': 2}, first)
+        # udev re-reads the table: new device numbers, same partition
+        self.host.remove_partitions('loop4')
+        self.host.add_partition('loop4', 2, '259:99')
+        self.assertEqual(first, veritytree.device_identity(
+            self.host, self.dev('loop4p2')))
+        self.assertNotEqual(first, veritytree.device_identity(
+            self.host, self.dev('loop0p2')))
+        self.assertEqual({'devnum': '7:4'}, veritytree.device_identity(
+            self.host, self.dev('loop4')))
 
     def test_an_edited_entry_runs_nothing(self):
         args = {'name': 'usr', 'algorithm': 'sha256; rm', 'data_block': 4096,
