@@ -9,7 +9,8 @@ format below) and Graphviz dot.  The JSON document::
                 "facts": {...},      # what init knows: label, mount point
                 "planned": {...}}],  # sizes, offsets, extents, in bytes
      "fstab": ["LABEL=... / ext4 defaults 0 2", ...],
-     "files": {"crypttab": [...], "mdadm.conf": [...]},  # when any
+     "files": {"crypttab": [...], "mdadm.conf": [...],   # when any
+               "veritytab": [...]},
      "commands": [{"node", "phase",      # "preflight" or "create"
                    "argv": [...],
                    "when": "..."}],      # only on conditional commands
