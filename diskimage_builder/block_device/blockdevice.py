@@ -48,11 +48,18 @@ class PlanContext:
         return self.planned.get(name) or Planned()
 
     def set(self, node, details=None, **fields):
-        # A device made on another keeps its sector size unless told.
-        if 'sector_size' not in fields and node.deps:
-            fields['sector_size'] = self.of(node.deps[0]).sector_size
+        # A device made on another keeps its sector size unless told, and
+        # the sector size it has at boot (boot_sector, where a dm-verity
+        # device below makes it larger than the build's).
+        details = dict(details or {})
+        if node.deps:
+            below = self.of(node.deps[0])
+            fields.setdefault('sector_size', below.sector_size)
+            if 'boot_sector' in below.details:
+                details.setdefault('boot_sector',
+                                   below.details['boot_sector'])
         self.planned[node.name] = Planned(
-            details=context_mod.frozen(details or {}), **fields)
+            details=context_mod.frozen(details), **fields)
         return self.planned[node.name]
 
 
@@ -234,6 +241,11 @@ def write_fstab(params):
             trust.write_file_below(folder, filename, text.encode(), 0o600)
             LOG.info('wrote %d lines to %s/%s', count,
                      data['params']['build-dir'], relative)
+        for name in data['values'].get('verity', []):
+            if 'roothash' not in state.results(name):
+                LOG.info('verity %s: its hash tree and its veritytab line '
+                         'are made at umount, once the data is final',
+                         name)
 
 
 def system_files(specs, state):

@@ -235,6 +235,8 @@ def summary(nodes, params):
     As diskimage-builder answers them: mount-points in config order, swap's
     ``none`` included; the devices of every node that provides a block
     device (disks, partitions, LVs, arrays, mappings), in creation order.
+    And which nodes have a verity root hash (the one below ``/`` first
+    asked for).
     """
     mounts = sorted((n for n in nodes if plugin_mod.MOUNT in n.provides),
                     key=lambda n: getattr(n, 'config_index', 0))
@@ -247,6 +249,7 @@ def summary(nodes, params):
         return {}
 
     level0 = [n for n in nodes if n.level == 0]
+    root = next((n for n in mounts if n.facts['mount_point'] == '/'), None)
     return {
         'root-label': fs_of('/').get('label', ''),
         'root-fstype': fs_of('/').get('fstype', ''),
@@ -257,4 +260,8 @@ def summary(nodes, params):
         'level0': [n.name for n in level0],
         'block-devices': [n.name for n in nodes
                           if plugin_mod.BLOCK_DEVICE in n.provides],
+        'verity': [n.name for n in nodes if plugin_mod.VERITY in n.provides],
+        'verity-root': next((n.name for n in plugin_mod.stack_below(
+            by_name, root.name) if plugin_mod.VERITY in n.provides), '')
+        if root else '',
     }

@@ -17,14 +17,17 @@ The node code states each action once:
     a command; *needed* (a function) says whether a conditional command
     runs, *when* says so in words for the plan.
 ``ctx.hold(node, kind, released_by, **identity)`` / ``ctx.update``
-    journal a resource before acquiring it, complete its identity after.
+    journal a resource before acquiring it, complete its identity after;
+    ``ctx.drop(entry)`` once create itself gave it back (a mount made
+    only for a moment).
 ``ctx.record(node, **values)``, ``ctx.results(name)``, ``ctx.device(name)``
     what a node found, for later nodes and phases.
 ``ctx.claim(node, kind, name)``
     a host-wide name (an image path, a VG...).
 ``ctx.known(value, what)``, ``ctx.verify(condition, message)``
     a value a command must have given (a placeholder when recording), a
-    fact a real run must find.
+    fact a real run must find; ``ctx.pending(what)``: a value only a
+    later phase gives (None, a placeholder when recording).
 ``ctx.secret(read)``
     a key, read only when really needed.
 ``ctx.make_dirs``, ``ctx.make_dirs_below``, ``ctx.make_file``,
@@ -101,6 +104,11 @@ class RealContext(Context):
     def update(self, entry, **identity):
         self.state.update(entry, **identity)
 
+    def drop(self, entry):
+        self.state.drop(entry)
+        if self.state.unsaved is not None:
+            raise self.state.unsaved
+
     def record(self, node, **values):
         self.state.record(node.name, **values)
 
@@ -139,6 +147,11 @@ class RealContext(Context):
         run must find (a recording cannot know it)."""
         if not condition:
             raise BlockDeviceError(message)
+
+    def pending(self, what):
+        """A value a later phase works out (a verity root hash, at
+        umount): not known during create."""
+        return None
 
     def secret(self, read):
         return read()
@@ -187,8 +200,8 @@ class CheckContext(RealContext):
     def _refuse(self, *args, **kwargs):
         raise AssertionError('check() must not change anything')
 
-    hold = update = record = claim = make_dirs = make_dirs_below = \
-        make_file = write_blocks = tune = _refuse
+    hold = update = drop = record = claim = make_dirs = \
+        make_dirs_below = make_file = write_blocks = tune = _refuse
 
 
 class RecordingContext(Context):
@@ -230,6 +243,9 @@ class RecordingContext(Context):
     def update(self, entry, **identity):
         entry['args'].update(identity)
 
+    def drop(self, entry):
+        self.holds.remove(entry)
+
     def record(self, node, **values):
         self.recorded.setdefault(node.name, {}).update(values)
 
@@ -247,6 +263,9 @@ class RecordingContext(Context):
 
     def verify(self, condition, message):
         return None
+
+    def pending(self, what):
+        return placeholder(what)
 
     def secret(self, read):
         return b''

@@ -45,6 +45,7 @@ LVM_LV = 'lvm-lv'                    # an LV (LVM does not scan LVs for PVs)
 LVM_THIN_POOL = 'lvm-thin-pool'      # thin LVs take their blocks from it
 FILESYSTEM = 'filesystem'            # a filesystem (or a swap area)
 MOUNT = 'mount'                      # a mount point of the image
+VERITY = 'verity'                    # read-only, checked by dm-verity at boot
 
 # How messages name each capability (the hint says what config makes it).
 DESCRIBED = {BLOCK_DEVICE: 'a block device', PARTITION: 'a partition',
@@ -53,11 +54,12 @@ DESCRIBED = {BLOCK_DEVICE: 'a block device', PARTITION: 'a partition',
              LVM_VG: 'an LVM VG (a vgs entry)', LVM_LV: 'an LVM LV',
              LVM_THIN_POOL: 'a thin pool (an LV of type thin-pool)',
              FILESYSTEM: 'a filesystem (a mkfs node)',
-             MOUNT: 'a mount (a mount node)'}
+             MOUNT: 'a mount (a mount node)',
+             VERITY: 'a dm-verity device (a verity node)'}
 # The files ``writefstab`` writes below built/etc, each from the node
 # results that hold a line under its name (fstab for filesystems,
-# crypttab for LUKS, mdadm.conf for md).
-SYSTEM_FILES = ('fstab', 'crypttab', 'mdadm.conf')
+# crypttab for LUKS, mdadm.conf for md, veritytab for dm-verity).
+SYSTEM_FILES = ('fstab', 'crypttab', 'mdadm.conf', 'veritytab')
 # What only one node can build on.
 EXCLUSIVE = frozenset([BLOCK_DEVICE, LVM_PV, FILESYSTEM, MOUNT])
 
@@ -98,7 +100,10 @@ class Node:
         self.after = []             # nodes it is only ordered after
         self.options = options
         # Static facts the init phase works out (label, mount point...):
-        # getval reads them without importing any plugin.
+        # getval reads them without importing any plugin.  A block device
+        # with a stable name in the booted system gives it as boot_device
+        # (/dev/mapper/<name>, /dev/<vg>/<lv>): what a veritytab or
+        # crypttab line built on it names.
         self.facts = facts or {}
 
     def to_json(self):
@@ -202,6 +207,16 @@ def earlier(graph, node):
         if other is node:
             return
         yield other
+
+
+def stack_below(nodes, name):
+    """The node *name* and the nodes below it, each one's first base in
+    turn (a filesystem, its LUKS mapping, its partition...); *nodes* maps
+    names to nodes."""
+    while name in nodes:
+        yield nodes[name]
+        deps = nodes[name].deps
+        name = deps[0] if deps else None
 
 
 def as_list(value):

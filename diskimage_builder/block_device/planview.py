@@ -9,7 +9,8 @@ format below) and Graphviz dot.  The JSON document::
                 "facts": {...},      # what init knows: label, mount point
                 "planned": {...}}],  # sizes, offsets, extents, in bytes
      "fstab": ["LABEL=... / ext4 defaults 0 2", ...],
-     "files": {"crypttab": [...], "mdadm.conf": [...]},  # when any
+     "files": {"crypttab": [...], "mdadm.conf": [...],   # when any
+               "veritytab": [...]},
      "commands": [{"node", "phase",      # "preflight" or "create"
                    "argv": [...],
                    "when": "..."}],      # only on conditional commands
@@ -138,9 +139,16 @@ def _details(node):
         bits.append('#%d sectors %d-%d' % (planned['number'],
                                            planned['first_lba'],
                                            planned['last_lba']))
-    for key in ('image_path', 'label', 'fstype', 'mount_point'):
+    for key in ('image_path', 'label', 'fstype', 'mount_point', 'subvol'):
         if facts.get(key):
             bits.append('%s=%s' % (key, facts[key]))
+    if facts.get('subvolumes'):
+        bits.append('subvolumes=%s' % ','.join(
+            item['path'] + ('(default)' if item.get('default') else '')
+            for item in facts['subvolumes']))
+    if 'hash_tree_bytes' in planned:
+        bits.append('hash tree %s on %s, made at umount' % (
+            sizes.human(planned['hash_tree_bytes']), node['deps'][1]))
     for key in ('extents', 'extent_size', 'sector_size'):
         if key in planned:
             bits.append('%s=%s' % (key, planned[key]))

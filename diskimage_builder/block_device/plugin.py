@@ -25,10 +25,12 @@ from diskimage_builder.block_device.node import MOUNT  # noqa: F401
 from diskimage_builder.block_device.node import Node  # noqa: F401
 from diskimage_builder.block_device.node import PARTITION  # noqa: F401
 from diskimage_builder.block_device.node import PARTITION_TABLE  # noqa
+from diskimage_builder.block_device.node import VERITY  # noqa: F401
 from diskimage_builder.block_device.node import as_list  # noqa: F401
 from diskimage_builder.block_device.node import dependents  # noqa: F401
 from diskimage_builder.block_device.node import describe  # noqa: F401
 from diskimage_builder.block_device.node import earlier  # noqa: F401
+from diskimage_builder.block_device.node import stack_below  # noqa: F401
 
 NAMESPACE = 'diskimage_builder.block_device.plugin'
 

@@ -15,6 +15,13 @@ first looks at what the system really holds:
   someone else since): :class:`NotOurs` is raised, the thing is left
   alone and the phase reports it.
 
+A release may also finish what the resource was held for (a verity hash
+tree is computed when its data device is released, see
+:mod:`level1.verity`): it returns the values found, which the phase
+records among the node's results.  When the build is being thrown away
+(create's undo, ``delete``) the Scope says so (*discard*) and such work
+is skipped.
+
 Plugins with resources of their own (VGs, LUKS mappings, md arrays)
 register them with :func:`releaser` in their module.
 """
@@ -69,7 +76,8 @@ class Scope:
     only ever below *mount_base*; *owner* is the build's state folder
     (claims); *from_system* marks ``cleanup --from-system``, which has no
     journal and finds things by name, within *image_dir* and
-    *mount_base*.
+    *mount_base*; *discard*: what was built is thrown away (create's
+    undo, ``delete``).
     """
     runner: object
     image_paths: frozenset = frozenset()
@@ -77,6 +85,7 @@ class Scope:
     image_dir: str = None
     owner: str = None
     from_system: bool = False
+    discard: bool = False
     host: object = dataclasses.field(default_factory=lambda: host_lib.HOST)
 
     def check_image(self, path):
@@ -106,13 +115,15 @@ class Scope:
 
 
 def release(scope, entry):
+    """Release *entry*; return what its release found for the node's
+    results (usually None)."""
     func = RELEASERS.get(entry['kind'])
     if func is None:
         raise ReleaseError('no way known to release a %r (node %s); is the '
                            'plugin %s installed?' % (entry['kind'],
                                                      entry['node'],
                                                      entry['plugin']))
-    func(scope, entry['args'])
+    return func(scope, entry['args'])
 
 
 # -- image files --------------------------------------------------------

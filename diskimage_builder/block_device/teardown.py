@@ -6,6 +6,7 @@ The journal is released in reverse, each phase up to its own depth
 fails, and the failures are reported together.  Each release checks that
 what it finds is what the build acquired (:mod:`resources`).
 """
+import dataclasses
 import logging
 import os
 import shutil
@@ -48,6 +49,7 @@ def scope_of(runner, data, folder, from_system=False):
 def undo(scope, state):
     """Release everything a failed create holds."""
     LOG.info('undoing everything create did, in reverse order')
+    scope = dataclasses.replace(scope, discard=True)
     for failure in release_journal(scope, state, RELEASED_BY['delete']):
         LOG.error('undo: %s', failure)
 
@@ -56,8 +58,10 @@ def release_journal(scope, state, kinds, plugins=None):
     """Release journal entries released by *kinds*, newest first.
 
     Every entry is tried even when an earlier one fails; the failures are
-    returned together.  Released entries leave the journal at once; so do
-    entries whose resource is not this build's (left alone, reported).
+    returned together.  Released entries leave the journal at once (what
+    a release found is recorded among its node's results in the same
+    save); so do entries whose resource is not this build's (left alone,
+    reported).
     """
     failures = []
     for entry in reversed(list(state.journal)):
@@ -66,8 +70,9 @@ def release_journal(scope, state, kinds, plugins=None):
         if entry['kind'] not in resources.RELEASERS:
             # A plugin's own kinds are registered when its module loads.
             plugin_mod.load_recorded([entry['plugin']], plugins)
+        found = None
         try:
-            resources.release(scope, entry)
+            found = resources.release(scope, entry)
         except resources.NotOurs as err:
             failures.append('%s of node %s left alone: %s'
                             % (entry['kind'], entry['node'], err))
@@ -75,6 +80,8 @@ def release_journal(scope, state, kinds, plugins=None):
             failures.append('%s of node %s: %s' % (entry['kind'],
                                                    entry['node'], err))
             continue
+        if found:
+            state.record(entry['node'], **found)
         state.drop(entry)
     if state.unsaved is not None:
         state.save_if_possible()
@@ -97,8 +104,9 @@ def teardown(params, runner, phase):
         if state is not None and state.journal:
             trust.require_root(phase)
             data = state_mod.load_build(params)
-            failures = release_journal(scope_of(runner, data, folder), state,
-                                       RELEASED_BY[phase],
+            scope = dataclasses.replace(scope_of(runner, data, folder),
+                                        discard=phase == 'delete')
+            failures = release_journal(scope, state, RELEASED_BY[phase],
                                        data.get('plugins'))
         if failures:
             raise TeardownError('%s left %d resource(s) held:\n  %s' % (

@@ -16,11 +16,12 @@ PACKAGES = {
     'mkfs.ext4': 'e2fsprogs', 'debugfs': 'e2fsprogs', 'tune2fs': 'e2fsprogs',
     'dumpe2fs': 'e2fsprogs', 'e2fsck': 'e2fsprogs',
     'mkfs.xfs': 'xfsprogs', 'mkfs.vfat': 'dosfstools',
-    'mkfs.btrfs': 'btrfs-progs',
+    'mkfs.btrfs': 'btrfs-progs', 'btrfs': 'btrfs-progs',
     'pvcreate': 'lvm2', 'vgcreate': 'lvm2', 'lvcreate': 'lvm2',
     'vgchange': 'lvm2', 'lvchange': 'lvm2',
     'thin_check': 'thin-provisioning-tools',
-    'cryptsetup': 'cryptsetup-bin', 'mdadm': 'mdadm', 'udevadm': 'udev',
+    'cryptsetup': 'cryptsetup-bin', 'veritysetup': 'cryptsetup-bin',
+    'openssl': 'openssl', 'mdadm': 'mdadm', 'udevadm': 'udev',
     'qemu-img': 'qemu-utils',
 }
 

@@ -227,6 +227,25 @@ def write_file_below(base, relative, data, mode=0o644, keep=False):
     return True
 
 
+def read_file_below(base, relative):
+    """The bytes of the regular file *base*/*relative*, reached without
+    following a symlink; None when there is none."""
+    folder, _, name = relative.rstrip('/').rpartition('/')
+    try:
+        with opened_dir(base, folder) as fd:
+            src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+    except (UsageError, FileNotFoundError):
+        return None
+    except OSError as err:
+        raise UsageError('%s/%s: cannot read it: %s'
+                         % (base, relative, err.strerror))
+    with os.fdopen(src, 'rb') as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise UsageError('%s/%s is not a regular file'
+                             % (base, relative))
+        return stream.read()
+
+
 def require_root(action):
     if os.geteuid() != 0:
         raise UsageError('%s needs root: run it as root (this tool never '

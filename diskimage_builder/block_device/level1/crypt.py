@@ -116,10 +116,21 @@ def uuid_argv(device):
     return ['cryptsetup', 'luksUUID', device]
 
 
-def crypttab_line(name, luks_uuid, options):
-    return '%s UUID=%s %s %s' % (name, luks_uuid,
-                                 options.get('crypttab-key', 'none'),
-                                 options.get('options', 'luks'))
+def crypttab_line(name, luks_uuid, options, source=None):
+    """The crypttab line; *source* names the container instead of its
+    UUID when the UUID would find another device too (LUKS on dm-verity:
+    the verity device and its data device hold the same header)."""
+    return '%s %s %s %s' % (name, source or 'UUID=%s' % luks_uuid,
+                            options.get('crypttab-key', 'none'),
+                            options.get('options', 'luks'))
+
+
+def readonly(options):
+    """crypttab *options* with ``readonly``: a container on dm-verity,
+    which is read-only, opens read-only or not at all."""
+    words = options.split(',')
+    return options if {'readonly', 'read-only'} & set(words) else \
+        options + ',readonly'
 
 
 # -- what the kernel holds --------------------------------------------------
@@ -255,8 +266,18 @@ class CryptNode(plugin.Node):
                                       devnum=dev))
         ctx.record(self, device=mapped, luks_device=device, uuid=luks_uuid,
                    luks_type=self.luks_type,
-                   crypttab=crypttab_line(self.name, luks_uuid,
-                                          self.options))
+                   crypttab=self.crypttab(ctx, luks_uuid))
+
+    def crypttab(self, ctx, luks_uuid):
+        base = ctx.nodes[self.deps[0]]
+        if plugin.VERITY not in base.provides:
+            return crypttab_line(self.name, luks_uuid, self.options)
+        # The verity device and the data device below it hold the same
+        # LUKS header: UUID= could find the unchecked one.
+        options = dict(self.options, options=readonly(
+            self.options.get('options', 'luks')))
+        return crypttab_line(self.name, luks_uuid, options,
+                             base.facts['boot_device'])
 
 
 class Crypt(plugin.Plugin):
@@ -330,7 +351,8 @@ class Crypt(plugin.Plugin):
         _check_key_source(options, path)
         _check_luks_options(options, path)
         return [CryptNode(plugin_name, options['name'], path,
-                          [options['base']], options)]
+                          [options['base']], options,
+                          {'boot_device': '/dev/mapper/' + options['name']})]
 
 
 def _check_key_source(options, path):

@@ -296,7 +296,9 @@ class Lvm(plugin.Plugin):
         for index, lv in enumerate(options['lvs']):
             nodes.append(LvNode(plugin_name, lv['name'], '%s.lvs[%d]'
                                 % (path, index), [lv['base']], lv,
-                                {'lv_type': lv.get('type', 'lv')}))
+                                {'lv_type': lv.get('type', 'lv'),
+                                 'boot_device': '/dev/%s/%s' % (
+                                     lv['base'], lv['name'])}))
         return nodes
 
 

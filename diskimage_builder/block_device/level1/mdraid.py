@@ -285,7 +285,8 @@ class Mdraid(plugin.Plugin):
         _check_geometry(options, path)
         return [MdraidNode(plugin_name, options['name'], path,
                            list(options['base']), options,
-                           {'level': str(options['level'])})]
+                           {'level': str(options['level']),
+                            'boot_device': '/dev/md/' + options['name']})]
 
 
 def _check_members(options, path):

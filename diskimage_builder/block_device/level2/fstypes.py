@@ -36,6 +36,11 @@ class FsType:
     # Sub-options (in -x key=value,...) that name another device the
     # tool would write to: an external journal or log, a data section.
     device_suboptions: tuple = ()
+    # The smallest unit the filesystem reads and writes, set (with {})
+    # when the device it is made on shows smaller sectors than the one
+    # it is read from at boot (a dm-verity device has sectors of its
+    # data block size): the tools pick theirs from the device they see.
+    sector_args: tuple = ()
 
 
 EXT_ZEROED = ('-E', 'lazy_itable_init=1,lazy_journal_init=1,nodiscard')
@@ -59,28 +64,34 @@ SWAP_LONG_VALUES = ('endianness', 'label', 'offset', 'pagesize', 'size',
 FILESYSTEMS = {
     'ext2': FsType('mkfs.ext2', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q'), zeroed_args=EXT_ZEROED,
-                   value_options=EXT_VALUES, device_suboptions=('device',)),
+                   value_options=EXT_VALUES, device_suboptions=('device',),
+                   sector_args=('-b', '{}')),
     'ext3': FsType('mkfs.ext3', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q'), zeroed_args=EXT_ZEROED,
-                   value_options=EXT_VALUES, device_suboptions=('device',)),
+                   value_options=EXT_VALUES, device_suboptions=('device',),
+                   sector_args=('-b', '{}')),
     'ext4': FsType('mkfs.ext4', 16, ('-L', '{}'), ('-U', '{}'),
                    ('-F', '-q'), zeroed_args=EXT_ZEROED,
-                   value_options=EXT_VALUES, device_suboptions=('device',)),
+                   value_options=EXT_VALUES, device_suboptions=('device',),
+                   sector_args=('-b', '{}')),
     # -d name=, -l logdev=, -r rtdev= put sections on other devices.
     'xfs': FsType('mkfs.xfs', 12, ('-L', '{}'),
                   ('-m', 'uuid={}'), ('-f', '-q'), 300 << 20, ('-K',),
                   value_options='bcdilLmnprs',
-                  device_suboptions=('name', 'logdev', 'rtdev')),
+                  device_suboptions=('name', 'logdev', 'rtdev'),
+                  sector_args=('-s', 'size={}')),
     # vfat volume ids are 32 bits, written XXXX-XXXX as blkid shows them.
     'vfat': FsType('mkfs.vfat', 11, ('-n', '{}'), ('-i', '{}'),
                    (), uuid_pattern='^[0-9a-fA-F]{4}-[0-9a-fA-F]{4}$',
                    value_options='bfDFgilmMnrRsSh',
-                   long_value_options=FAT_LONG_VALUES),
+                   long_value_options=FAT_LONG_VALUES,
+                   sector_args=('-S', '{}')),
     # Every operand of mkfs.btrfs is one more device of the filesystem.
     'btrfs': FsType('mkfs.btrfs', 255, ('-L', '{}'),
                     ('-U', '{}'), ('-f', '-q'), 114294784, ('-K',),
                     value_options='AbdlLmnOrRsU',
-                    long_value_options=BTRFS_LONG_VALUES),
+                    long_value_options=BTRFS_LONG_VALUES,
+                    sector_args=('--sectorsize', '{}')),
     'swap': FsType('mkswap', 15, ('-L', '{}'), ('-U', '{}'),
                    ('-f',), value_options='eLopsUv',
                    long_value_options=SWAP_LONG_VALUES),
@@ -120,12 +131,16 @@ SEEDED_ARGS = {
 
 
 def mkfs_argv(fstype, device, label=None, fs_uuid=None, opts=(),
-              zeroed=False):
-    """The command that makes *fstype* on *device*: pure, tested by value."""
+              zeroed=False, sector=None):
+    """The command that makes *fstype* on *device*: pure, tested by value.
+    *sector*: the sector size it is read with at boot, when larger than
+    *device*'s."""
     fs = FILESYSTEMS[fstype]
     argv = [fs.tool, *fs.force_args]
     if zeroed:
         argv += fs.zeroed_args
+    if sector:
+        argv += [arg.format(sector) for arg in fs.sector_args]
     if label:
         argv += [arg.format(label) for arg in fs.label_args]
     if fs_uuid:

@@ -70,12 +70,13 @@ class MkfsNode(plugin.Node):
             return '%s-%s' % (value.hex[:4].upper(), value.hex[4:8].upper())
         return str(value)
 
-    def argv(self, device, repro, zeroed=False, fs_uuid=None):
+    def argv(self, device, repro, zeroed=False, fs_uuid=None, sector=None):
         opts = list(self.facts['opts'])
         if repro.seeded and self.fstype in SEEDED_ARGS:
             opts = SEEDED_ARGS[self.fstype](repro, self.name) + opts
         return mkfs_argv(self.fstype, device, self.facts['label'],
-                         fs_uuid or self.fs_uuid(repro), opts, zeroed)
+                         fs_uuid or self.fs_uuid(repro), opts, zeroed,
+                         sector)
 
     needs_kernel = None
 
@@ -89,10 +90,15 @@ class MkfsNode(plugin.Node):
 
     def create(self, ctx):
         device = ctx.device(self.deps[0])
-        zeroed = ctx.plan_of(self.name).zeroed
+        planned = ctx.plan_of(self.name)
+        # The sectors it is read with at boot (a dm-verity device's data
+        # blocks), when larger than those of the device it is made on.
+        boot = planned.details.get('boot_sector')
+        sector = boot if boot and boot > planned.sector_size else None
         # e2fsprogs reads its clock from the epoch: two builds' superblock
         # times are the same.
-        ctx.run(self.argv(device, ctx.repro, zeroed), env=ctx.repro.env())
+        ctx.run(self.argv(device, ctx.repro, planned.zeroed, sector=sector),
+                env=ctx.repro.env())
         probed = probe(ctx.run(probe_argv(device)).stdout)
         ctx.record(self, device=device,
                    fstype=probed.get('TYPE', self.fstype),

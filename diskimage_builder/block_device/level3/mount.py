@@ -86,6 +86,14 @@ class MountNode(plugin.Node):
         if self.mount_point == 'none':
             ctx.record(self, mount_point='none', device=fs['device'])
             return
+        # The type the config asked for; mkfs's probe of it agreed.
+        target = self.mount(ctx, fs, mkfs.facts['fstype'])
+        ctx.record(self, mount_point=self.mount_point, target=target,
+                   device=fs['device'])
+
+    def mount(self, ctx, fs, fstype, options=()):
+        """Mount the filesystem of results *fs* at this mount point below
+        mount-base with *options*, journaled; returns the target."""
         base = ctx.params['mount-base']
         target = self.target(ctx.params)
         ctx.make_dirs(base, 'params.mount-base')
@@ -94,9 +102,7 @@ class MountNode(plugin.Node):
         identity = {'target': target, 'device': device,
                     'devnum': ctx.host.devnum(device)}
         entry = ctx.hold(self, 'mount', **identity)
-        # The type the config asked for; mkfs's probe of it agreed.
-        fstype = mkfs.facts['fstype']
-        ctx.run(mount_argv(fstype, times.mount_options(
+        ctx.run(mount_argv(fstype, list(options) + times.mount_options(
             fstype, ctx.repro.epoch), device, target))
         identity.update(resources.mount_identity(ctx.host, target, device))
         ctx.update(entry, **identity)
@@ -105,13 +111,44 @@ class MountNode(plugin.Node):
             ctx.hold(self, reset, epoch=ctx.repro.epoch,
                      mount_point=self.mount_point, uuid=fs['uuid'],
                      **identity)
-        ctx.record(self, mount_point=self.mount_point, target=target,
-                   device=device)
+        return target
 
 
 def mount_argv(fstype, options, device, target):
     return ['mount', '-t', fstype] + (
         ['-o', ','.join(options)] if options else []) + [device, target]
+
+
+def fstab_field(text):
+    """A field as fstab(5) wants it: space, tab, newline and backslash
+    written as octal escapes (mount and systemd read them back)."""
+    return ''.join('\\%03o' % ord(char) if char in ' \t\n\\' else char
+                   for char in text)
+
+
+def fstab_line(spec, mount_point, fstype, options, dump, passno):
+    return '%s %s %s %s %d %d' % (fstab_field(spec), fstab_field(mount_point),
+                                  fstype, options, dump, passno)
+
+
+def line_writers(graph):
+    """{mount name: the node that writes its fstab line}: an ``fstab``
+    node, or a mount that writes its own (a btrfs subvolume's)."""
+    return {node.fstab_line_of: node for node in graph.values()
+            if getattr(node, 'fstab_line_of', None)}
+
+
+def order_line(graph, node, mount):
+    """Order *node*, which writes the line of *mount*, after the line of
+    the nearest earlier mount that has one: lines are written in creation
+    order, which must be the mount order (mount(8) reads fstab top
+    down)."""
+    writers = line_writers(graph)
+    before = previous_mount(graph, mount)
+    while before is not None and before.name not in writers:
+        before = previous_mount(graph, before)
+    if before is not None and writers[before.name].name not in node.after:
+        node.after.append(writers[before.name].name)
 
 
 def previous_mount(graph, node):

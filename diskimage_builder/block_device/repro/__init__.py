@@ -4,8 +4,9 @@ explicitly (``ctx.repro``), and what each makes of a build.
 ``DIB_BLOCK_DEVICE_SEED`` (or ``build --seed``) derives every identifier
 this tool chooses from the seed, the node name and what the identifier
 is for, instead of drawing it at random: the GPT disk GUID or MBR disk
-id, partition UUIDs, filesystem UUIDs (vfat volume ids too) and ext's
-directory hash seed; identifiers written in the config win.
+id, partition UUIDs, filesystem UUIDs (vfat volume ids too), ext's
+directory hash seed, and a verity hash tree's salt and UUID;
+identifiers written in the config win.
 ``SOURCE_DATE_EPOCH`` seeds the same way when no seed is given, gives
 e2fsprogs its clock, and has the times the kernel writes into mounted
 ext and vfat filesystems undone at unmount (:mod:`.times`), so one tree
@@ -43,10 +44,19 @@ class Repro:
         otherwise."""
         if self.seed is None:
             return uuid.uuid4()
+        return uuid.UUID(bytes=self._digest(node, purpose)[:16], version=4)
+
+    def salt(self, node, purpose):
+        """32 bytes in hex (a verity salt): derived when seeded, random
+        otherwise."""
+        if self.seed is None:
+            return os.urandom(32).hex()
+        return self._digest(node, purpose).hex()
+
+    def _digest(self, node, purpose):
         import hashlib      # OpenSSL's start-up is not worth paying unseeded
-        digest = hashlib.sha256(('%s\0%s\0%s' % (self.seed, node, purpose))
-                                .encode()).digest()
-        return uuid.UUID(bytes=digest[:16], version=4)
+        return hashlib.sha256(('%s\0%s\0%s' % (self.seed, node, purpose))
+                              .encode()).digest()
 
     def env(self):
         """What the tools' own clocks read (e2fsprogs'), when there is an

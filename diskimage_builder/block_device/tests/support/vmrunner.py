@@ -56,7 +56,8 @@ which is why the code below looks the way it does:
 * virtme-ng-init starts systemd-udevd, so /dev/disk/by-id/virtio-<serial>
   links and /dev/<vg>/<lv> links exist; /sys/block/vdX/serial works too.
 * Modules load from /lib/modules on the shared root; dm, md, raid1, vfat,
-  dm-crypt autoload on first use, loop does not (see GUEST_MODULES).
+  dm-crypt autoload on first use, loop does not (see GUEST_MODULES, which
+  loads dm-verity and btrfs too).
   devtmpfs creates loop partition nodes (/dev/loopNpM) by itself.
 * The guest's PATH has no pyenv shims and its python3 is Debian's, not the
   host's sys.executable, which is visible and is called by full path.
@@ -112,7 +113,8 @@ REQUIRED_KCONFIG = (
 # kernel's modules are on the shared root), but loading them here makes a
 # missing module show up as one warning at boot rather than as an odd
 # failure deep in a test.
-GUEST_MODULES = ("loop", "dm_mod", "dm_crypt", "md_mod", "raid1", "vfat")
+GUEST_MODULES = ("loop", "dm_mod", "dm_crypt", "dm_verity", "md_mod", "raid1",
+                 "vfat", "btrfs")
 
 # virtme-ng-init starts systemd-udevd in the guest, which is what gives
 # /dev/disk/by-id links, but Debian's rules also re-assemble md arrays

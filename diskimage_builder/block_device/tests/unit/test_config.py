@@ -128,7 +128,8 @@ class TestFlatten(TestCase):
                           'mount-points': ['/'],
                           'image-path': '/i/image0.raw',
                           'level0': ['image0'],
-                          'block-devices': ['image0', 'root']},
+                          'block-devices': ['image0', 'root'],
+                          'verity': [], 'verity-root': ''},
                          config.summary(nodes, PARAMS))
 
 
