@@ -93,19 +93,6 @@ class Scope:
             raise NotOurs('%s is not an image file of this build\'s config'
                           % path)
 
-    def on_images(self, kname):
-        """Whether every device at the bottom of *kname* (itself, or what
-        it stands on through dm and md) is a loop device of one of this
-        build's image files, or a partition of one.  Partition device
-        numbers are no identity: where a udev runs it re-reads a table
-        written through the loop device, and the partitions come back
-        with new numbers."""
-        paths = {os.path.realpath(p) for p in self.image_paths}
-        leaves = self.host.devices_under(kname) or [kname]
-        return all(os.path.realpath(self.host.backing_file(leaf) or
-                                    '/nonexistent') in paths
-                   for leaf in leaves)
-
     def check_below_mount_base(self, target):
         base = self.mount_base and os.path.realpath(self.mount_base)
         real = os.path.realpath(target)

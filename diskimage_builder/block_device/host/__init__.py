@@ -27,15 +27,13 @@ import fcntl
 import os
 import re
 import stat
-import struct
 import time
 
 from diskimage_builder.block_device.errors import BlockDeviceError
+from diskimage_builder.block_device.host.loops import Loop  # noqa: F401
+from diskimage_builder.block_device.host.loops import LoopDevices
 
 BLKRRPART = 0x125F
-LOOP_GET_STATUS64 = 0x4C05
-# struct loop_info64 starts with lo_device, lo_inode, lo_rdevice (u64).
-_LOOP_INFO64 = struct.Struct('=QQQQQIIII64s64s32sQQ')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +43,6 @@ class Mount:
     target: str
     fstype: str
     source: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Loop:
-    name: str                  # loop3
-    devnum: str
-    backing: str | None        # the path sysfs shows, " (deleted)" cut off
-    deleted: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +63,7 @@ def unescape(field):
     return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
 
 
-class Host:
+class Host(LoopDevices):
     """Where the system is read; tests point the roots at a fake tree."""
 
     def __init__(self, sys_root='/sys', dev_root='/dev', proc_root='/proc',
@@ -247,67 +237,6 @@ class Host:
         prefix = os.path.realpath(prefix)
         return [m.target for m in self.mounts()
                 if m.target == prefix or m.target.startswith(prefix + '/')]
-
-    # -- loop devices ---------------------------------------------------
-    def loops(self):
-        found = []
-        for name in self.listdir(os.path.join(self.sys_root, 'block')):
-            if not name.startswith('loop'):
-                continue
-            text = self.read(os.path.join(self.sys_root, 'block', name,
-                                          'loop', 'backing_file'))
-            if text is None:
-                continue
-            backing = text.rstrip('\n')
-            deleted = backing.endswith(' (deleted)')
-            if deleted:
-                backing = backing[:-len(' (deleted)')]
-            found.append(Loop(name, self.attr(name, 'dev') or '', backing,
-                              deleted))
-        return found
-
-    def loop_backing_id(self, name):
-        """(st_dev, st_ino) of the file behind loop device *name*, from
-        the kernel itself; None when it has none or cannot be asked."""
-        try:
-            fd = os.open(os.path.join(self.dev_root, name),
-                         os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            info = fcntl.ioctl(fd, LOOP_GET_STATUS64,
-                               bytes(_LOOP_INFO64.size))
-        except OSError as err:
-            if err.errno == errno.ENXIO:      # not attached (any more)
-                return None
-            raise
-        finally:
-            os.close(fd)
-        fields = _LOOP_INFO64.unpack(info)
-        return fields[0], fields[1]
-
-    def backing_file(self, kname):
-        """The file behind loop device *kname*, or behind the loop device
-        whose partition it is; None for anything else."""
-        disk = kname
-        if self.attr(kname, 'partition'):
-            disk = os.path.basename(os.path.dirname(os.path.realpath(
-                self.block(kname))))
-        for loop in self.loops():
-            if loop.name == disk:
-                return loop.backing
-        return None
-
-    def loops_backed_by(self, file_id):
-        """The loop devices whose backing file is (st_dev, st_ino)."""
-        return [loop for loop in self.loops()
-                if self.loop_backing_id(loop.name) == tuple(file_id)]
-
-    def loops_below(self, folder):
-        """Loop devices whose backing path lies in *folder*."""
-        folder = os.path.realpath(folder)
-        return [loop for loop in self.loops()
-                if loop.backing and loop.backing.startswith(folder + '/')]
 
     # -- device-mapper --------------------------------------------------
     def dm_devices(self):

@@ -147,7 +147,8 @@ class VgNode(plugin.Node):
         ctx.claim(self, 'vg', self.name)
         devices = [ctx.results(pv)['pv_device'] for pv in self.deps]
         ctx.hold(self, 'lvm-vg', vg=self.name, devices=devices,
-                 devnums=[ctx.host.devnum(d) for d in devices])
+                 devnums=[ctx.host.devnum(d) for d in devices],
+                 ids=[ctx.host.device_identity(d) for d in devices])
         ctx.run(['vgcreate', *spec.lvm_args(devices),
                  *spec.option_list(self.options.get('options')), self.name,
                  *devices])
@@ -249,6 +250,7 @@ class LvNode(plugin.Node):
         devices = ctx.results(self.vg)['devices']
         ctx.hold(self, 'lvm-lv', vg=self.vg, lv=self.name, devices=devices,
                  devnums=[ctx.host.devnum(d) for d in devices],
+                 ids=[ctx.host.device_identity(d) for d in devices],
                  lv_type=self.lv_type)
         ctx.run(self.argv(devices))
         values = {'vg': self.vg, 'lv': self.name, 'lv_type': self.lv_type,

@@ -61,14 +61,22 @@ def check_ours(scope, args):
             for leaf in scope.host.devices_under(n) or [n])]
     else:
         foreign = [n for n, devnum in under.items()
-                   if devnum not in (args.get('devnums') or []) and
-                   not scope.on_images(n)]
+                   if not _pv_is_ours(scope, args, n, devnum)]
     if foreign or not under or not (args.get('devnums') or
                                     scope.from_system):
         raise resources.NotOurs('VG %s is active on %s, not (only) on this '
                                 'build\'s PVs: left alone; deactivate it by '
                                 'hand if it is this build\'s'
                                 % (vg, ', '.join(sorted(under)) or 'nothing'))
+
+
+def _pv_is_ours(scope, args, kname, devnum):
+    """By the PVs' identities (a loop partition by its image file and
+    number), or, in a state of an older version, by their numbers."""
+    if args.get('ids'):
+        return scope.host.device_identity(os.path.join(
+            scope.host.dev_root, kname)) in args['ids']
+    return devnum in (args.get('devnums') or [])
 
 
 def _visible_devices(scope, args):

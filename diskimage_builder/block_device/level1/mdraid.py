@@ -182,7 +182,8 @@ class MdraidNode(plugin.Node):
         members = [ctx.device(name) for name in self.deps]
         entry = ctx.hold(self, 'md-array', name=self.name,
                          members=[ctx.host.kernel_name(m) for m in members],
-                         devnums=[ctx.host.devnum(m) for m in members])
+                         devnums=[ctx.host.devnum(m) for m in members],
+                         ids=[ctx.host.device_identity(m) for m in members])
         link = kernel.md_link(ctx.host, self.name)
         ctx.run(create_argv(link, self.name, self.options, members,
                             ctx.plan_of(self.name).zeroed), env=kernel.MD_ENV)
@@ -191,10 +192,7 @@ class MdraidNode(plugin.Node):
         detail = {key: ctx.known(detail.get(key), '%s mdadm --detail gave '
                                  'of %s' % (key, link))
                   for key in ('MD_UUID', 'MD_METADATA', 'MD_NAME')}
-        # The members' numbers again, now that the array holds them open:
-        # a udev re-reading a partition table may have renumbered them.
-        ctx.update(entry, uuid=detail['MD_UUID'],
-                   devnums=[ctx.host.devnum(m) for m in members])
+        ctx.update(entry, uuid=detail['MD_UUID'])
         ctx.record(self, device=os.path.realpath(link), link=link,
                    uuid=detail['MD_UUID'], md_name=detail['MD_NAME'],
                    level=str(self.raid_level), members=members,

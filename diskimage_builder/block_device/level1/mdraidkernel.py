@@ -93,6 +93,22 @@ def arrays_named(host, runner, name):
     return found
 
 
+def member_is_ours(scope, args, member):
+    """Whether *member* (a kernel name) is still the device the journal
+    says this build gave the array: by its identity (a loop partition by
+    its image file and number), or, in a state of an older version, by
+    its number."""
+    members = args['members']
+    if member not in members:
+        return True
+    index = members.index(member)
+    path = os.path.join(scope.host.dev_root, member)
+    if args.get('ids'):
+        return scope.host.device_identity(path) == args['ids'][index]
+    return scope.host.attr(member, 'dev') == (args.get('devnums') or
+                                              [None] * len(members))[index]
+
+
 def _ours(scope, args):
     if scope.from_system:
         return arrays_named(scope.host, scope.runner, args['name'])
@@ -102,12 +118,9 @@ def _ours(scope, args):
     found = arrays_over(scope.host, args['members'], args.get('uuid'))
     # Kernel names of members are reused once released: their device
     # numbers, recorded when they were this build's, must match too.
-    numbers = dict(zip(args['members'], args.get('devnums') or []))
     for kname in found:
         for member in scope.host.slaves(kname):
-            if member in numbers and \
-                    scope.host.attr(member, 'dev') != numbers[member] and \
-                    not scope.on_images(member):
+            if not member_is_ours(scope, args, member):
                 raise resources.NotOurs(
                     'md array %s stands on %s, which is no longer the '
                     'device this build gave it' % (kname, member))

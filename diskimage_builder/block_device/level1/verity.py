@@ -131,8 +131,8 @@ class VerityNode(plugin.Node):
                                   args['uuid'])
         mounted = mounted_at(ctx.nodes, self.name)
         ctx.hold(self, 'verity-hash', name=self.name, data=data,
-                 data_id=tree.device_identity(ctx.host, data), hash=hashed,
-                 hash_id=tree.device_identity(ctx.host, hashed),
+                 data_id=ctx.host.device_identity(data), hash=hashed,
+                 hash_id=ctx.host.device_identity(hashed),
                  options=self.options.get('options', ''),
                  signature=self.options.get('signature'),
                  veritytab=head if mounted != '/' else '',

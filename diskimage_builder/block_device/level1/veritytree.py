@@ -82,23 +82,6 @@ def _tools(args):
                                else ())
 
 
-def device_identity(host, path):
-    """What tells the device at *path* from any other until the build
-    releases it.  A partition of a loop device: that loop's backing file
-    and the partition's number (udev re-reads a table once it is written,
-    and the kernel gives the partitions new device numbers then); any
-    other device: its number."""
-    name = host.kernel_name(path)
-    number = host.attr(name, 'partition')
-    if number:
-        disk = os.path.basename(os.path.dirname(os.path.realpath(
-            host.block(name))))
-        backing = host.loop_backing_id(disk)
-        if backing:
-            return {'file': list(backing), 'partition': int(number)}
-    return {'devnum': host.devnum(path)}
-
-
 def _our_device(scope, args, which):
     path = args[which]
     real = os.path.realpath(path)
@@ -108,7 +91,7 @@ def _our_device(scope, args, which):
                                 % path)
     if scope.host.devnum(path) is None:
         found = 'gone'
-    elif device_identity(scope.host, path) != args[which + '_id']:
+    elif scope.host.device_identity(path) != args[which + '_id']:
         found = 'another device now'
     else:
         return path

@@ -154,7 +154,8 @@ class TestCompatEfiLvm(NodesTestCase):
         # Each VG and LV entry carries the numbers of the devices it
         # stands on: teardown touches no VG of that name standing on
         # anything else.
-        on = {'devices': pv, 'devnums': ['259:3']}
+        on = {'devices': pv, 'devnums': ['259:3'],
+              'ids': [{'devnum': '259:3'}]}
         self.assertEqual([
             ('pv', 'lvm-pv', {'device': pv[0]}),
             ('vg', 'lvm-vg', dict(on, vg='vg')),
@@ -354,7 +355,8 @@ class TestTeardown(TestCase):
         runner.assert_done()
 
     def test_a_renumbered_pv_of_this_builds_image_is_ours(self):
-        # A udev re-read the table: the PV partition has a new number.
+        # A udev re-read the table: the PV partition has a new number, but
+        # the same image file and partition number.
         folder = self.useFixture(fixtures.TempDir()).path
         image = os.path.join(folder, 'image0.raw')
         with open(image, 'w'):
@@ -363,18 +365,17 @@ class TestTeardown(TestCase):
         self.host.add_dm('dm-0', '253:0', 'vg--img-root', 'LVM-x',
                          over=['loop5p3'])
         pv = os.path.join(self.host.dev_root, 'loop5p3')
-        args = {'vg': 'vg-img', 'devices': [pv], 'devnums': ['259:3']}
+        info = os.stat(image)
+        ours = {'file': [info.st_dev, info.st_ino], 'partition': 3}
         runner = FakeRunner([lvm_cmd('vgchange', [pv], '--activate', 'n',
                                      'vg-img')])
-        resources.release(resources.Scope(runner, image_paths=frozenset(
-            [image])), {'kind': 'lvm-vg', 'node': 'x', 'plugin': 'lvm',
-                        'args': args})
+        self.release(runner, 'lvm-vg', devices=[pv], devnums=['259:3'],
+                     ids=[ours])
         runner.assert_done()
-        # Without the image among this build's, the number decides.
-        self.assertRaises(resources.NotOurs, resources.release,
-                          resources.Scope(FakeRunner([])),
-                          {'kind': 'lvm-vg', 'node': 'x', 'plugin': 'lvm',
-                           'args': args})
+        # Another file's partition 3: not ours.
+        self.assertRaises(resources.NotOurs, self.release, FakeRunner([]),
+                          'lvm-vg', devices=[pv], devnums=['259:83'],
+                          ids=[dict(ours, file=[1, 2])])
 
     def test_pool_is_active_through_its_hidden_lvs(self):
         self.host.add_dm('dm-1', '253:1', 'vg--img-pool_tmeta', 'LVM-x')

@@ -230,7 +230,8 @@ class TestCreate(CreateCase):
         }, state.results('root_md'))
         self.assertEqual(
             ('md-array', {'name': 'root_md', 'members': ['loop1', 'loop2'],
-                          'devnums': ['7:1', '7:2'], 'uuid': MD_UUID}),
+                          'devnums': ['7:1', '7:2'], 'uuid': MD_UUID,
+                          'ids': [{'devnum': '7:1'}, {'devnum': '7:2'}]}),
             [(e['kind'], e['args']) for e in state.journal
              if e['kind'] != 'claim'][4])
         self.assertEqual(
@@ -357,26 +358,27 @@ class TestRelease(TestCase):
     def test_renumbered_partitions_of_this_builds_images_are_ours(self):
         # A udev re-reading the table written through the loop device
         # gives its partitions new numbers: the image file behind them
-        # says whose they are.
+        # and the partition number say whose they are.
         folder = self.useFixture(fixtures.TempDir()).path
         image = os.path.join(folder, 'image3.raw')
         with open(image, 'w'):
             pass
         self.host.add_loop('loop3', '7:3', image, partitions=(1,))
+        info = os.stat(image)
+        ours = {'file': [info.st_dev, info.st_ino], 'partition': 1}
         self.host.add_md('md127', '9:127', over=['loop3p1'])
         runner = FakeRunner([['mdadm', '--stop', os.path.join(
             self.host.dev_root, 'md127')]],
             effects=FakeKernel(self.host).effects())
-        resources.release(resources.Scope(runner, image_paths=frozenset(
-            [image])), {'kind': 'md-array', 'node': 'r', 'plugin': 'mdraid',
-                        'args': {'name': 'r', 'members': ['loop3p1'],
-                                 'devnums': ['259:2']}})
+        self.release(runner, members=['loop3p1'], devnums=['259:2'],
+                     ids=[ours])
         runner.assert_done()
-        # The same array, another build's image: left alone.
+        # The same array over another file's partition: left alone.
         self.host.add_md('md127', '9:127', over=['loop3p1'])
         err = self.assertRaises(resources.NotOurs, self.release,
                                 FakeRunner([]), members=['loop3p1'],
-                                devnums=['259:2'])
+                                devnums=['259:49'],
+                                ids=[dict(ours, file=[1, 2])])
         self.assertIn('no longer the device this build gave it', str(err))
 
     def test_release_is_a_no_op_when_stopped(self):

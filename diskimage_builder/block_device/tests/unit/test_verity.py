@@ -437,19 +437,19 @@ class TestSeal(VerityOnFakeHost):
             pass
         self.host.add_loop('loop4', '7:4', image, partitions=(1, 2))
         self.host.loop_files['loop0'] = (1, 2)
-        first = veritytree.device_identity(self.host, self.dev('loop4p2'))
+        first = self.host.device_identity(self.dev('loop4p2'))
         info = os.stat(image)
         self.assertEqual({'file': [info.st_dev, info.st_ino],
                           'partition': 2}, first)
         # udev re-reads the table: new device numbers, same partition
         self.host.remove_partitions('loop4')
         self.host.add_partition('loop4', 2, '259:99')
-        self.assertEqual(first, veritytree.device_identity(
-            self.host, self.dev('loop4p2')))
-        self.assertNotEqual(first, veritytree.device_identity(
-            self.host, self.dev('loop0p2')))
-        self.assertEqual({'devnum': '7:4'}, veritytree.device_identity(
-            self.host, self.dev('loop4')))
+        self.assertEqual(first,
+                         self.host.device_identity(self.dev('loop4p2')))
+        self.assertNotEqual(first,
+                            self.host.device_identity(self.dev('loop0p2')))
+        self.assertEqual({'devnum': '7:4'},
+                         self.host.device_identity(self.dev('loop4')))
 
     def test_an_edited_entry_runs_nothing(self):
         args = {'name': 'usr', 'algorithm': 'sha256; rm', 'data_block': 4096,
