@@ -74,6 +74,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from diskimage_builder.block_device.tests.dib import venvs
+
 EXIT_USAGE = 64
 EXIT_VM_FAILED = 70
 EXIT_SKIPPED = 77
@@ -439,6 +441,7 @@ def guest_script(scratch, repo, python, disks, pytest_args,
         "export DIB_VM_TIER=1",
         "export DIB_VM_SCRATCH=%s" % q(scratch),
         "export DIB_VM_DISKS=%s" % q(",".join(disks)),
+        "export DIB_TEST_VENVS=%s" % q(venvs.cache_dir()),
         " ".join(q(c) for c in command),
         "rc=$?",
         # Written then renamed: a half-written file must not read as 0.
@@ -643,8 +646,12 @@ def run(args, pytest_args):
             with open(path, "wb") as handle:
                 handle.truncate(size)  # sparse
             disk_files.append((name, path))
-        rodirs = sorted({p for p in (repo, os.path.dirname(python))
-                         if _hidden_in_guest(p)})
+        # The diskimage-builder tier's venvs (tests/dib/venvs.py) are
+        # built on the host, below /var/tmp by default.
+        test_venvs = venvs.cache_dir()
+        rodirs = sorted({p for p in (repo, os.path.dirname(python),
+                                     test_venvs)
+                         if _hidden_in_guest(p) and os.path.isdir(p)})
         byte_compile(python, repo)
         script = guest_script(scratch, repo, python, names, pytest_args,
                               udev_autoassembly=args.udev_autoassembly,
