@@ -16,7 +16,7 @@ from diskimage_builder.block_device.tests.functional import base
 ELEMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         'elements')
 # The image the tests ask for (--image-size, in GiB).  Sparse, so cheap;
-# block-device-efi needs its 550 MiB ESP plus room for root.
+# with block-device-efi the builder adds 525 MiB for the ESP.
 IMAGE_GIB = 1
 # A busybox root builds in seconds on the host; the VM (TCG) is slower.
 TIMEOUT = 1200
@@ -50,11 +50,10 @@ class DiskImageCreate(fixtures.Fixture):
     folder when the machine has the RAM).
     """
 
-    def __init__(self, venv, elements, tmpfs=False, env=None):
+    def __init__(self, venv, elements, tmpfs=False):
         self.venv = venv
         self.elements = list(elements)
         self.tmpfs = tmpfs
-        self.env = env or {}
 
     def _setUp(self):
         scratch = os.environ.get('DIB_VM_SCRATCH') or None
@@ -86,7 +85,6 @@ class DiskImageCreate(fixtures.Fixture):
                    DIB_IMAGE_CACHE=self._folder('image-cache'),
                    DIB_LOCKFILES=self._folder('lockfiles'),
                    DIB_NO_TIMESTAMP='1')
-        env.update(self.env)
         return env
 
     def run(self):

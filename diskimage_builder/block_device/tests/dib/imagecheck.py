@@ -56,22 +56,23 @@ def element_config(venv, element):
     return os.path.join(venv.element(element), 'block-device-default.yaml')
 
 
-def plan(venv, element):
-    """The dropin's plan of the element's config at the image's size."""
+def plan(venv, element, size):
+    """The dropin's plan of the element's config at *size* bytes."""
     proc = base.run([venv.bin('dib-block-device'), 'plan', '--format',
                      'json', '--config', element_config(venv, element),
-                     '--size', '%dGiB' % dibrun.IMAGE_GIB],
+                     '--size', str(size)],
                     cwd=os.path.dirname(venv.path),
                     env=dibrun.venv_environment())
     return json.loads(proc.stdout)
 
 
-def expected_table(venv, element):
-    """sfdisk's view of the table the image must have."""
+def expected_table(venv, element, size):
+    """sfdisk's view of the table an image of *size* bytes must have."""
     want = EXPECTED[element]
-    geometry = dibrun.planned_partitions(plan(venv, element))
-    parts = [dict(extra, start=start, size=size)
-             for (start, size), extra in zip(geometry, want['partitions'])]
+    geometry = dibrun.planned_partitions(plan(venv, element, size))
+    parts = [dict(extra, start=first, size=sectors)
+             for (first, sectors), extra in zip(geometry,
+                                                want['partitions'])]
     return {'label': want['label'], 'partitions': parts}
 
 
@@ -118,7 +119,10 @@ def check_built_image(test, build, element):
         build.venv.package_dir, 'block_device', 'cli.py')),
         'the dropin venv does not hold this package')
     test.assertEqual([], base.leftovers(build.root))
-    test.assertEqual(expected_table(build.venv, element),
+    # The builder picks the size: --image-size, plus 525 MiB with
+    # block-device-efi.
+    size = os.path.getsize(build.image)
+    test.assertEqual(expected_table(build.venv, element, size),
                      dibrun.partitions(build.image))
     readback = test.useFixture(base.ReadBack(build.image))
     check_filesystems(test, readback, element)
