@@ -71,12 +71,14 @@ def debian_mirror(sources):
 
 def boot_to_login(image, console, timeout):
     """Boot *image* (qcow2, left untouched: snapshot=on) under qemu with
-    TCG and its first serial port written to *console*; True once a
-    login prompt shows there, False when *timeout* seconds pass first or
-    qemu ends.  Waits for the VM lock first."""
+    TCG and its first serial port written to *console*.  Returns
+    (True once a login prompt shows there, False when *timeout* seconds
+    pass first or qemu ends; seconds from starting qemu).  Waits for the
+    VM lock first."""
     with open(VM_LOCK, 'a') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _boot(image, console, timeout)
+        started = time.monotonic()
+        return _boot(image, console, timeout), time.monotonic() - started
 
 
 def _boot(image, console, timeout):
