@@ -79,6 +79,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from diskimage_builder.block_device.tests.support.dib import venvs
+
 EXIT_USAGE = 64
 EXIT_MISSING = 69
 EXIT_VM_FAILED = 70
@@ -453,6 +455,7 @@ def guest_script(scratch, repo, python, disks, pytest_args,
         "export DIB_VM_TIER=1",
         "export DIB_VM_SCRATCH=%s" % q(scratch),
         "export DIB_VM_DISKS=%s" % q(",".join(disks)),
+        "export DIB_TEST_VENVS=%s" % q(venvs.cache_dir()),
         " ".join(q(c) for c in command),
         "rc=$?",
         # Written then renamed: a half-written file must not read as 0.
@@ -660,8 +663,12 @@ def run(args, pytest_args):
             with open(path, "wb") as handle:
                 handle.truncate(size)  # sparse
             disk_files.append((name, path))
-        rodirs = sorted({p for p in (repo, os.path.dirname(python))
-                         if _hidden_in_guest(p)})
+        # The diskimage-builder tier's venvs (tests/support/dib/venvs.py) are
+        # built on the host, below /var/tmp by default.
+        test_venvs = venvs.cache_dir()
+        rodirs = sorted({p for p in (repo, os.path.dirname(python),
+                                     test_venvs)
+                         if _hidden_in_guest(p) and os.path.isdir(p)})
         byte_compile(python, repo)
         script = guest_script(scratch, repo, python, names, pytest_args,
                               udev_autoassembly=args.udev_autoassembly,

@@ -69,9 +69,11 @@ class TestLayoutOfTests(testtools.TestCase):
         tiers = set()
         for relative, _ in python_files():
             folder, name = os.path.split(relative)
-            if name in NOT_TESTS and folder in ('',) + TIERS + ('support',):
+            in_support = folder == 'support' or \
+                folder.startswith('support' + os.sep)
+            if name in NOT_TESTS and (folder in ('',) + TIERS or in_support):
                 continue
-            if folder == 'support' and not name.startswith('test'):
+            if in_support and not name.startswith('test'):
                 continue
             if folder in TIERS and name.startswith('test_'):
                 tiers.add(folder)
