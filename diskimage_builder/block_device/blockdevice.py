@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 
+from diskimage_builder.block_device import claims
 from diskimage_builder.block_device import context as context_mod
 from diskimage_builder.block_device import plugin as plugin_mod
 from diskimage_builder.block_device import state as state_mod
@@ -211,6 +212,7 @@ def create(params, runner, repro=None):
         try:
             # Every host-wide name first: a second build wanting one is
             # refused before anything is made.
+            claims.sweep()
             for step, kind, name in recording.claims:
                 ctx.claim(step, kind, name)
             for step in nodes:

@@ -103,3 +103,23 @@ def drop_all_of(owner):
         if holder_of(path) == owner:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def sweep():
+    """Remove the stale claims: those whose build is gone.  A build
+    abandoned without ``cleanup`` (diskimage-builder's exit trap runs
+    ``umount`` only, then deletes its build folder) leaves its claims
+    behind; the next phase of any build clears them."""
+    folder = claims_dir()
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return
+    for entry in names:
+        kind, _, quoted = entry.partition(':')
+        path = os.path.join(folder, entry)
+        holder = holder_of(path)
+        if holder and not _owner_alive(holder, kind,
+                                       urllib.parse.unquote(quoted)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

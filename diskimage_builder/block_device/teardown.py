@@ -103,6 +103,7 @@ def teardown(params, runner, phase):
         failures = []
         if state is not None and state.journal:
             trust.require_root(phase)
+            claims.sweep()
             data = state_mod.load_build(params)
             scope = dataclasses.replace(scope_of(runner, data, folder),
                                         discard=phase == 'delete')

@@ -132,17 +132,22 @@ def overlap_problems(params):
                         'mounts would cover it' % (other, base))
 
 
+STICKY_OK = ('build-dir', 'image-dir')
+
+
 def check_params_folders(params):
     """Every folder the params name, before anything is made."""
     for key, problem in overlap_problems(params):
         raise UsageError('params.%s: %s' % (key, problem))
     for key in FOLDER_PARAMS:
         if params.get(key):
-            # The build dir may be a sticky /tmp-like folder (the tmpfs
-            # diskimage-builder mounts there): the state folder inside it
-            # is checked as private when it is made.
+            # The build dir and the image dir may be a sticky /tmp-like
+            # folder (the tmpfs diskimage-builder mounts there): the state
+            # folder inside it is checked as private when it is made, an
+            # image is made with O_EXCL and O_NOFOLLOW, and the sticky bit
+            # keeps others from renaming or removing what root made.
             check_folder(params[key], 'params.' + key,
-                         final=key != 'build-dir')
+                         final=key not in STICKY_OK)
 
 
 @contextlib.contextmanager

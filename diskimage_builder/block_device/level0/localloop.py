@@ -32,7 +32,8 @@ class LoopNode(plugin.Node):
         self._size(params)
         if 'directory' in self.options:
             # As params image-dir is checked (trust), before anything.
-            problem = trust.folder_problem(self.options['directory'])
+            problem = trust.folder_problem(self.options['directory'],
+                                           final=False)
             if problem:
                 raise ConfigError(self.path + '.directory', problem)
         problem = self._image_problem()

@@ -261,12 +261,16 @@ class LvNode(plugin.Node):
         ctx.record(self, **values)
 
     def _device(self, ctx):
-        path = os.path.join(ctx.host.dev_root, self.vg, self.name)
-        if ctx.host.is_block_device(path):
-            return path
-        # With udev rules off LVM makes this link itself; if /dev did not
-        # take it, the kernel's dm-N node is the device.
-        dm = ctx.host.dm_devices().get(spec.mapper_name(self.vg, self.name))
+        # /dev/mapper/<vg>-<lv> as diskimage-builder's layer gives it (in
+        # image-block-devices too), or /dev/<vg>/<lv>: with udev rules
+        # off LVM makes both itself; if /dev took neither, the kernel's
+        # dm-N node is the device.
+        mapper = spec.mapper_name(self.vg, self.name)
+        for path in (os.path.join(ctx.host.dev_root, 'mapper', mapper),
+                     os.path.join(ctx.host.dev_root, self.vg, self.name)):
+            if ctx.host.is_block_device(path):
+                return path
+        dm = ctx.host.dm_devices().get(mapper)
         if dm is None:
             raise BlockDeviceError('lvcreate made no active device for %s/%s'
                                    % (self.vg, self.name))

@@ -2,6 +2,7 @@
 the fake host: releases in reverse, idempotent, every step tried, and
 nothing released that is not what this build acquired."""
 import errno
+import json
 import os
 
 import fixtures
@@ -282,12 +283,31 @@ class TestForeignEntries(BuildOnFakeHost):
         self.assertTrue(os.path.exists(self.foreign))
 
     def test_claim_of_another_build(self):
-        claims.take('vg', 'theirs', '/some/other/state')
+        # A live build (its state journals the claim): a stale one would
+        # be swept away by any phase.
+        other = self.path('other/states/block-device')
+        os.makedirs(other)
+        with open(os.path.join(other, 'state.json'), 'w') as out:
+            json.dump({'journal': [{'kind': 'claim', 'args': {
+                'claim': 'vg', 'name': 'theirs'}}]}, out)
+        claims.take('vg', 'theirs', other)
         self.hold('x', 'claim', 'cleanup', claim='vg', name='theirs',
                   owner=os.path.realpath(self.folder))
         self.released_but('cleanup')
-        self.assertEqual('/some/other/state', claims.holder_of(
+        self.assertEqual(other, claims.holder_of(
             claims.claim_path('vg', 'theirs')))
+
+    def test_stale_claims_are_swept(self):
+        claims.take('image', '/gone/image0.raw', '/gone/states/block-device')
+        self.hold('x', 'claim', 'cleanup', claim='image', name='x',
+                  owner=os.path.realpath(self.folder))
+        claims.take('image', 'x', os.path.realpath(self.folder))
+        runner = self.runner(self.unmounts('mnt/a/boot', 'mnt/a') + [
+            ['losetup', '--detach', self.loop4]])
+        teardown.teardown(self.params, runner, 'umount')
+        left = os.listdir(claims.claims_dir())
+        self.assertNotIn('image:%2Fgone%2Fimage0.raw', left)
+        self.assertIn('image:x', left)      # this build's, held
 
     def test_claims_folder_in_the_entry_is_ignored(self):
         victim = self.file('elsewhere/victim')

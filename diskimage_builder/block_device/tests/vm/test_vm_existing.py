@@ -260,7 +260,8 @@ def test_lvm_on_a_whole_disk(tmp_path, cleanup, disk1):
     cleanup(sh, 'vgchange', '--devices', disk1, '--activate', 'n', vg,
             check=False)
     build.phases('init', 'create', 'writefstab')
-    assert build.results('lv_root')['device'] == '/dev/%s/lv_root' % vg
+    assert build.results('lv_root')['device'] == \
+        '/dev/mapper/%s-lv_root' % vg.replace('-', '--')
     files = {'etc/hostname': 'lvm-disk\n', 'srv/www/index': 'srv lv\n'}
     write_files(build, files)
     build.phases('umount', 'cleanup')

@@ -173,8 +173,9 @@ def test_efi_lvm_compat_config(tmp_path, undo):
     build.create_as_planned()
     build.phase('writefstab')
 
+    # As diskimage-builder's layer answers: /dev/mapper/<vg>-<lv>.
     for lv in ('lv_root', 'lv_var', 'lv_home'):
-        assert build.results(lv)['device'] == '/dev/vg/' + lv
+        assert build.results(lv)['device'] == '/dev/mapper/vg-' + lv
     fstab = build.built('etc', 'fstab')
     assert 'LABEL=img-rootfs / xfs rw,relatime 0 1' in fstab
     assert 'LABEL=fs_home /home xfs rw,nodev,relatime 0 2' in fstab
@@ -216,8 +217,9 @@ def test_thin_pool_and_thin_lvs(tmp_path, undo):
     build = start_build(tmp_path, undo, THIN, 'vg-thin')
     build.phases('init', 'create', 'writefstab')
     root_dev = build.results('thin-root')['device']
-    assert root_dev == '/dev/vg-thin/thin-root'
-    assert os.path.basename(os.readlink(root_dev)) == 'vg--thin-thin--root'
+    assert root_dev == '/dev/mapper/vg--thin-thin--root'
+    assert os.path.realpath(root_dev) == \
+        os.path.realpath('/dev/vg-thin/thin-root')
     assert 'device' not in build.results('pool')
     files = {'/etc/hostname': 'thin\n', '/srv/www/index': 'thin srv\n'}
     write_files(build, files)
