@@ -39,7 +39,7 @@ DIB_REQUIREMENT = 'diskimage-builder==3.43.0'
 DEFAULT_CACHE = '/var/tmp/dib-block-device-tests'
 STAMP = 'dib-test-stamp.json'
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
-                                    '..', '..'))
+                                    '..', '..', '..'))
 # What pip builds the dropin from (pbr reads setup.cfg; the code is the
 # package folder).
 CHECKOUT_INPUTS = ('setup.cfg', 'setup.py', 'pyproject.toml',
