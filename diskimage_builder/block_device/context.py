@@ -34,6 +34,7 @@ The node code states each action once:
 ``ctx.write_blocks``, ``ctx.tune``, ``ctx.say``
     the side effects that are not commands, and telling the user.
 """
+import errno
 import logging
 import os
 import types
@@ -156,8 +157,8 @@ class RealContext(Context):
     def secret(self, read):
         return read()
 
-    def make_dirs(self, path, what, mode=0o755):
-        trust.make_dirs(path, what, mode)
+    def make_dirs(self, path, what, mode=0o755, final=True):
+        trust.make_dirs(path, what, mode, final)
 
     def make_dirs_below(self, base, relative):
         trust.make_dirs_below(base, relative)
@@ -165,8 +166,16 @@ class RealContext(Context):
     def make_file(self, path, size):
         """A new sparse file *path* of *size* bytes (an image of an
         earlier build there is replaced, a symlink there removed, never
-        followed); returns its identity (device and inode)."""
-        if os.path.lexists(path):
+        followed); returns its identity (device and inode).  In a sticky
+        folder a file another user put there is theirs: refused."""
+        try:
+            owner = os.lstat(path).st_uid
+        except FileNotFoundError:
+            pass
+        else:
+            if owner not in (0, os.geteuid()):
+                raise OSError(errno.EEXIST, 'belongs to uid %d: not '
+                              'replacing it' % owner, path)
             os.unlink(path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
                      os.O_NOFOLLOW, 0o644)

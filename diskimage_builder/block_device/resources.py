@@ -133,6 +133,11 @@ def release_image_file(scope, args):
             info.st_dev, info.st_ino) != (args['dev'], args['ino']):
         raise NotOurs('%s is not the image file this build made (another '
                       'file is there now)' % path)
+    if 'ino' not in args and info.st_uid not in (0, os.geteuid()):
+        # Journalled before it was made, and never made: another user's
+        # file was in the way (a sticky image folder).
+        raise NotOurs('%s belongs to uid %d: not the image file this '
+                      'build made' % (path, info.st_uid))
     try:
         os.unlink(path)
     except OSError as err:

@@ -93,10 +93,11 @@ def check_folder(path, what, final=True):
         raise UsageError('%s: %s' % (what, problem))
 
 
-def make_dirs(path, what, mode=0o755):
+def make_dirs(path, what, mode=0o755, final=True):
     """``mkdir -p`` *path*, trusted: each missing component is made with
-    *mode* exactly and checked once made."""
-    check_folder(path, what)
+    *mode* exactly and checked once made.  *final* False lets *path*
+    itself be a sticky /tmp-like folder (see :data:`STICKY_OK`)."""
+    check_folder(path, what, final)
     path = os.path.realpath(path)
     for component in _components(path)[1:]:
         try:
@@ -109,7 +110,8 @@ def make_dirs(path, what, mode=0o755):
         else:
             os.chmod(component, mode, follow_symlinks=False)
         info = os.lstat(component)
-        problem = _dir_problem(component, info, component == path)
+        problem = _dir_problem(component, info,
+                               final and component == path)
         if problem:
             raise UsageError('%s: %s' % (what, problem))
 

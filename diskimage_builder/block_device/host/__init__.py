@@ -73,6 +73,8 @@ class Host(LoopDevices):
         self.proc_root = proc_root
         self.etc_root = etc_root
         self.run_root = run_root
+        # device path -> fd holding a BSD lock on it, for this process.
+        self._disk_locks = {}
 
     # -- files ----------------------------------------------------------
     def read(self, path, binary=False):
@@ -163,7 +165,9 @@ class Host(LoopDevices):
     def write_blocks(self, device, writes, reread=False):
         """Write (offset, bytes) pairs to *device*, durably; with
         *reread*, have the kernel drop the partitions it knew and read the
-        new table (BLKRRPART)."""
+        new table (BLKRRPART).  The disk stays locked (:meth:`lock_disk`)
+        until this process ends."""
+        self.lock_disk(device)
         fd = os.open(device, os.O_WRONLY | os.O_CLOEXEC)
         try:
             for offset, data in writes:
@@ -176,6 +180,30 @@ class Host(LoopDevices):
                                    % (device, err.strerror or err))
         finally:
             os.close(fd)
+
+    def lock_disk(self, device, wait=30):
+        """Hold an exclusive BSD lock on *device* until this process ends.
+
+        Closing a disk opened for writing makes udevd re-read its
+        partition table (BLKRRPART) unless someone holds such a lock:
+        the partitions vanish and come back while mkfs is opening one
+        ("/dev/loop0p1 does not exist").  udevd's own probes hold a
+        shared lock for a moment, hence the bounded wait."""
+        if device in self._disk_locks:
+            return
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise TimedOut('%s stayed locked by another process '
+                                   'for %d s' % (device, wait))
+                time.sleep(0.02)
+        self._disk_locks[device] = fd
 
     def tune(self, path, value):
         """Set the kernel tunable *path* (below the sysfs root); False

@@ -79,7 +79,8 @@ class LoopNode(plugin.Node):
     def offline(self, octx):
         path = self.facts['image_path']
         planned = octx.plan_of(self.name)
-        trust.make_dirs(os.path.dirname(path), self.path + '.directory')
+        trust.make_dirs(os.path.dirname(path), self.path + '.directory',
+                        final=False)
         octx.set_image(self, path, planned.size)
         octx.record(self, image_path=path, size=planned.size,
                     sector_size=planned.sector_size)
@@ -88,7 +89,9 @@ class LoopNode(plugin.Node):
         path = self.facts['image_path']
         planned = ctx.plan_of(self.name)
         ctx.claim(self, 'image', path)
-        ctx.make_dirs(os.path.dirname(path), self.path + '.directory')
+        # Sticky like /tmp is fine: the image is made O_EXCL|O_NOFOLLOW.
+        ctx.make_dirs(os.path.dirname(path), self.path + '.directory',
+                      final=False)
         image = ctx.hold(self, 'image-file', released_by='delete', path=path)
         try:
             made = ctx.make_file(path, planned.size)

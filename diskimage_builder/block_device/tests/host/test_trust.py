@@ -155,9 +155,15 @@ class TestJournalTampering(base.FunctionalTestCase):
     def test_claim_of_another_build(self):
         claims = os.environ['DIB_BD_CLAIMS_DIR']
         os.makedirs(claims, exist_ok=True)
+        # A live build holds it: its state journals the claim (a claim
+        # of a gone build is stale and any phase sweeps it).
+        other = self.useFixture(fixtures.TempDir()).path
+        with open(os.path.join(other, 'state.json'), 'w') as out:
+            json.dump({'journal': [{'kind': 'claim', 'args': {
+                'claim': 'vg', 'name': 'theirs'}}]}, out)
         theirs = os.path.join(claims, 'vg:theirs')
         with open(theirs, 'w') as out:
-            out.write('/some/other/build/states/block-device')
+            out.write(other)
         add_entry(self.build, 'claim', 'cleanup', claim='vg', name='theirs',
                   owner='/x', claims_dir=os.path.dirname(self.foreign.file))
         self.teardown_reports_one('cleanup')
@@ -252,21 +258,41 @@ class TestFolders(base.FunctionalTestCase):
                      **{'mount-base': '/'})
 
     def test_sticky_tmpfs_build_dir_is_accepted(self):
-        # disk-image-create mounts a tmpfs (mode 1777) on its build dir.
+        # disk-image-create mounts a tmpfs (mode 1777) on its build dir
+        # and another on its image dir.
         root = self.useFixture(fixtures.TempDir()).path
         build_dir = os.path.join(root, 'tmpfs')
-        os.mkdir(build_dir)
-        base.run(['mount', '-t', 'tmpfs', 'dib', build_dir])
-        self.addCleanup(base.run, ['umount', build_dir], check=False)
-        self.assertEqual(0o1777, os.stat(build_dir).st_mode & 0o7777)
+        image_dir = os.path.join(root, 'image-tmpfs')
+        for folder in (build_dir, image_dir):
+            os.mkdir(folder)
+            base.run(['mount', '-t', 'tmpfs', 'dib', folder])
+            self.addCleanup(base.run, ['umount', folder], check=False)
+            self.assertEqual(0o1777, os.stat(folder).st_mode & 0o7777)
         build = self.useFixture(Build(SIMPLE, image_size='64MiB', **{
-            'build-dir': build_dir,
+            'build-dir': build_dir, 'image-dir': image_dir,
             'mount-base': os.path.join(build_dir, 'mnt')}))
         build.phase('init')
         folder = os.path.join(build_dir, 'states', 'block-device')
         self.assertEqual(0o700, os.stat(folder).st_mode & 0o7777)
         build.phase('create')
+        self.assertTrue(os.path.isfile(os.path.join(image_dir,
+                                                    'image0.raw')))
         build.phase('cleanup')
+        # A file another user put at the image's path in the sticky
+        # folder is theirs: create leaves it and says so.
+        planted = os.path.join(image_dir, 'image0.raw')
+        os.unlink(planted)
+        with open(planted, 'w') as out:
+            out.write('theirs')
+        os.chown(planted, 65534, 65534)
+        build.phase('init')
+        proc = build.phase('create', check=False)
+        self.assertEqual(2, proc.returncode, proc.stderr)
+        self.assertIn('belongs to uid 65534: not replacing it', proc.stderr)
+        with open(planted) as src:
+            self.assertEqual('theirs', src.read())
+        self.assertEqual([], held.leftovers(build.root))
+        os.unlink(planted)
         # Another user's states/ planted there first is refused.
         base.run(['rm', '-rf', os.path.join(build_dir, 'states')])
         os.mkdir(os.path.join(build_dir, 'states'))

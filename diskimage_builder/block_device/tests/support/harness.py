@@ -42,6 +42,8 @@ def run(argv, check=True, input=None, env=None, cwd=None, timeout=600):
     it); the CompletedProcess, its output as text.  With *check*, a
     non-zero exit is an AssertionError showing both outputs."""
     argv = [str(a) for a in argv]
+    if argv[0] == sys.executable:
+        env = checkout_env(env)
     data = input.encode() if isinstance(input, str) else input
     proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, env=env, cwd=cwd,
@@ -52,6 +54,16 @@ def run(argv, check=True, input=None, env=None, cwd=None, timeout=600):
         raise AssertionError('%s exited %d\nstdout: %s\nstderr: %s' % (
             ' '.join(argv), proc.returncode, proc.stdout, proc.stderr))
     return proc
+
+
+def checkout_env(env=None):
+    """*env* (default: this process's) with this checkout first on the
+    module path: this interpreter runs the code under test, whatever
+    ``pip install -e`` last pointed the installed package at."""
+    env = dict(os.environ if env is None else env)
+    path = env.get('PYTHONPATH')
+    env['PYTHONPATH'] = REPO + (os.pathsep + path if path else '')
+    return env
 
 
 def sh(*cmd, input=None, check=True, env=None, timeout=600):

@@ -24,6 +24,7 @@ TCG one phase of upstream's layer spent 55 s importing its ~1600 modules
 from there (8 s from a local filesystem).
 """
 import argparse
+import contextlib
 import fcntl
 import glob
 import hashlib
@@ -32,6 +33,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import fixtures
 
@@ -161,6 +163,28 @@ def _run(argv, what):
             what, ' '.join(argv), proc.returncode, tail))
 
 
+@contextlib.contextmanager
+def _staged(args):
+    """*args* with a local folder replaced by a copy of it: setuptools
+    writes its build folder and egg-info into the tree it builds, and
+    an egg-info in the checkout would add its entry points to those of
+    the editable install whenever Python runs from there.  The copy
+    keeps .git, from which pbr takes the version."""
+    folders = [a for a in args if os.path.isdir(a)]
+    if not folders:
+        yield args
+        return
+    with tempfile.TemporaryDirectory(prefix='dib-dropin-') as tmp:
+        copies = {}
+        for folder in folders:
+            copies[folder] = os.path.join(tmp, os.path.basename(folder))
+            shutil.copytree(folder, copies[folder], symlinks=True,
+                            ignore=shutil.ignore_patterns(
+                                '__pycache__', '*.pyc', 'build',
+                                '*.egg-info', '.tox', '.test-results'))
+        yield [copies.get(a, a) for a in args]
+
+
 def build(venv, stamp, installs, python=sys.executable):
     """Make *venv* afresh: ``python -m venv``, then one ``pip install``
     per entry of *installs*, then its squashfs image; the stamp goes in
@@ -171,8 +195,9 @@ def build(venv, stamp, installs, python=sys.executable):
     shutil.rmtree(venv.path, ignore_errors=True)
     _run([python, '-m', 'venv', venv.path], venv.name)
     for args in installs:
-        _run([venv.python, '-m', 'pip', 'install', '--quiet',
-              '--disable-pip-version-check'] + args, venv.name)
+        with _staged(args) as staged:
+            _run([venv.python, '-m', 'pip', 'install', '--quiet',
+                  '--disable-pip-version-check'] + staged, venv.name)
     # Uncompressed: decompressing costs more than reading under TCG.
     _run(['mksquashfs', venv.path, venv.squashfs, '-noappend', '-quiet',
           '-no-progress', '-noI', '-noD', '-noF', '-noX'], venv.name)
