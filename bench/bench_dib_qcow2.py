@@ -46,7 +46,7 @@ class Filled(compare.Lifecycle):
         if args == ('writefstab',):
             mnt = os.path.join(self.build_dir, 'mnt')
             harness.run(['cp', '-a', self.tree + '/.', mnt + '/'])
-            scratch = os.path.join(mnt, 'var', 'tmp-build-file')
+            scratch = os.path.join(mnt, 'build-scratch-file')
             with open(scratch, 'wb') as out_file:
                 for _ in range(64):
                     out_file.write(random.randbytes(MIB))
