@@ -173,7 +173,7 @@ class RealContext(Context):
         except FileNotFoundError:
             pass
         else:
-            if owner not in (0, os.geteuid()):
+            if owner not in trust.trusted_uids():
                 raise OSError(errno.EEXIST, 'belongs to uid %d: not '
                               'replacing it' % owner, path)
             os.unlink(path)

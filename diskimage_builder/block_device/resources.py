@@ -32,6 +32,7 @@ import stat
 
 from diskimage_builder.block_device import claims
 from diskimage_builder.block_device import host as host_lib
+from diskimage_builder.block_device import trust
 from diskimage_builder.block_device.runner import CommandError
 
 LOG = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def release_image_file(scope, args):
             info.st_dev, info.st_ino) != (args['dev'], args['ino']):
         raise NotOurs('%s is not the image file this build made (another '
                       'file is there now)' % path)
-    if 'ino' not in args and info.st_uid not in (0, os.geteuid()):
+    if 'ino' not in args and info.st_uid not in trust.trusted_uids():
         # Journalled before it was made, and never made: another user's
         # file was in the way (a sticky image folder).
         raise NotOurs('%s belongs to uid %d: not the image file this '

@@ -31,7 +31,8 @@ SPECIAL_ROOTS = ('/proc', '/sys', '/dev')
 FOLDER_PARAMS = ('build-dir', 'image-dir', 'mount-base')
 
 
-def _owners():
+def trusted_uids():
+    """Who may own what this tool acts on: root and this user."""
     return (0, os.geteuid())
 
 
@@ -56,7 +57,7 @@ def folder_problem(path, final=True):
             break
         except OSError as err:
             return 'cannot look at %s: %s' % (component, err.strerror)
-        if stat.S_ISLNK(info.st_mode) and info.st_uid not in _owners():
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in trusted_uids():
             return ('%s is a symlink owned by uid %d: refusing to follow it'
                     % (component, info.st_uid))
     existing = [c for c in _components(real) if os.path.lexists(c)]
@@ -71,7 +72,7 @@ def folder_problem(path, final=True):
 def _dir_problem(path, info, final):
     if not stat.S_ISDIR(info.st_mode):
         return '%s is not a directory' % path
-    if info.st_uid not in _owners():
+    if info.st_uid not in trusted_uids():
         return '%s belongs to uid %d, not to this user or root' % (
             path, info.st_uid)
     writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
